@@ -1,0 +1,51 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"
+
+
+def _fetch_opencv_doc_examples() -> Path:
+    """Real footage nobody here made: Debian's ``opencv-doc`` examples/data.
+
+    Fetched with ``apt-get download opencv-doc`` and unpacked with ``dpkg -x``
+    (no install) into ``.cache/opencv-doc`` the first time; reused afterwards.
+    Holds basketball1.png, basketball2.png (two players), vtest.avi (street
+    scene), Megamind.avi and Megamind_bugy.avi (a damaged video), among others.
+    """
+    data = CACHE / "opencv-doc" / "usr/share/doc/opencv-doc/examples/data"
+    if (data / "basketball1.png").exists():
+        return data
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        def download() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp,
+                                  capture_output=True, text=True)
+
+        result = download()
+        if result.returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+            result = download()
+        debs = list(Path(tmp).glob("opencv-doc_*.deb"))
+        if result.returncode != 0 or not debs:
+            raise RuntimeError(f"apt-get download opencv-doc failed: {result.stderr.strip()}")
+        unpacked = Path(tmp) / "x"
+        subprocess.run(["dpkg", "-x", str(debs[0]), str(unpacked)], check=True)
+        target = CACHE / "opencv-doc"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(unpacked), str(target))
+    return data
+
+
+@pytest.fixture(scope="session")
+def opencv_doc_data() -> Path:
+    """Folder ``examples/data`` of Debian's opencv-doc (real footage, fetched once)."""
+    return _fetch_opencv_doc_examples()
