@@ -58,8 +58,18 @@ IMAGE_EXTENSIONS = frozenset({
 })
 """File name endings read as still images (a single image, or the members of a folder)."""
 
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif", ".mjpeg", ".mjpg", ".mpg", ".mpeg",
+    ".ts", ".mts", ".m2ts", ".wmv", ".flv", ".3gp", ".ogv", ".y4m", ".mxf", ".dv", ".h264", ".264",
+    ".hevc", ".h265",
+})
+"""Names always opened as videos. Other unknown names are sniffed: image signature -> image."""
+
 MAX_FRAME_PIXELS = 2**27
 """Largest accepted frame (134 Mpx; 8K UHD is 33 Mpx): bigger frames are refused clearly."""
+
+TEXT_CODECS = frozenset({"ansi"})
+"""FFmpeg 'codecs' that render text files as pictures (its tty demuxer): refused, not footage."""
 
 MAX_WARNINGS = 20
 """Notes kept in ``Footage.warnings``; further ones are summed up in one last line."""
@@ -283,14 +293,13 @@ class Footage:
             capture.release()
 
     def _note_video_end(self, index: int) -> None:
-        """The decoder stopped at ``index``: note it when that is earlier than expected."""
+        """The decoder stopped before source frame ``index``: note it when that is earlier than expected."""
         count = self.info.frame_count
-        if self.end is not None and (count is None or self.end <= count):
-            self._warn(f"the video ended at frame {index}, before the requested end {self.end}")
-        elif count is not None and index < count - 1:
-            # FFmpeg's count may be off by one for some containers: only report real shortfalls
+        if count is not None and index < count:
             self._warn(f"decoding stopped at frame {index} of the {count} the file announces "
                        f"(truncated or damaged); kept the frames before")
+        elif self.end is not None and index < self.end:
+            self._warn(f"the video ended at frame {index}, before the requested end {self.end}")
 
     def _warn(self, message: str) -> None:
         if message in self.warnings:
@@ -339,6 +348,25 @@ def _open_video_at(path: str, start: int) -> tuple[cv2.VideoCapture, Frame | Non
     return capture, Frame(start, to_bgr8(image))
 
 
+def _unopenable_message(path: Path, shown: str) -> str:
+    """Why FFmpeg could not open ``path``, guessed from the file's first bytes."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        return f"footage {shown} cannot be read: {exc.strerror or exc}"
+    if head[4:8] == b"ftyp":
+        return (f"{shown} is an MP4/MOV file whose index (the 'moov' box) is missing or damaged: "
+                "the file is truncated, or was still being written; it cannot be decoded. "
+                "Re-export or re-copy it")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return f"{shown} is an AVI file too damaged to open (truncated or corrupt header)"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return f"{shown} is a Matroska/WebM file too damaged to open (truncated or corrupt header)"
+    return (f"{shown} is not a video or image that can be read (OpenCV/FFmpeg could not open it; "
+            "the file may be damaged or of an unsupported type)")
+
+
 def _video_fps(capture: cv2.VideoCapture, warnings: list[str]) -> float:
     fps = float(capture.get(cv2.CAP_PROP_FPS))
     if not math.isfinite(fps) or fps <= 0.0 or fps > 1000.0:
@@ -365,8 +393,11 @@ def _open_video(path: Path, shown: str, start: int, end: int | None, stride: int
     capture = _open_capture(str(path))
     if not capture.isOpened():
         capture.release()
-        raise InputError(f"{shown} is not a video or image that can be read (OpenCV/FFmpeg could "
-                         "not open it; the file may be damaged or of an unsupported type)")
+        raise InputError(_unopenable_message(path, shown))
+    codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1")
+    if codec in TEXT_CODECS:
+        capture.release()
+        raise InputError(f"{shown} is a text file, not a video or image")
     warnings: list[str] = []
     count = _video_count(capture)
     fps = _video_fps(capture, warnings)
@@ -376,15 +407,14 @@ def _open_video(path: Path, shown: str, start: int, end: int | None, stride: int
     if width_hint > 0 and height_hint > 0:
         _check_size(width_hint, height_hint, shown)
     capture.release()
-    if count is not None and start >= count + 1:  # +1: counts can be one short
-        raise InputError(f"start frame {start} is past the end of {shown} ({count} frames)")
     capture, first = _open_video_at(str(path), start)
     if first is None:
         capture.release()
         if start == 0:
             raise InputError(f"{shown} holds no frame that can be decoded (empty, truncated or damaged video)")
+        known = "" if count is None else f"; it announces {count} frames"
         raise InputError(f"no frame could be decoded at start frame {start} of {shown} "
-                         "(the video is shorter, or damaged there)")
+                         f"(the video is shorter, or damaged there{known})")
     height, width = first.image.shape[:2]
     _check_size(width, height, shown)
     info = FootageInfo(shown, "video", fps, width, height, count, rotation)
@@ -457,12 +487,13 @@ def open_footage(path: str | Path, start: int = 0, end: int | None = None, strid
         raise InputError(f"footage {shown} cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise InputError(f"footage {shown} is an empty file (0 bytes)")
-    if p.suffix.lower() in IMAGE_EXTENSIONS:
+    suffix = p.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS or (suffix not in VIDEO_EXTENSIONS and _looks_like_image(p)):
         return _open_images(p, shown, [p], "image", start, end, stride)
-    try:
-        return _open_video(p, shown, start, end, stride)
-    except InputError:
-        # a still image with an unusual name: accept it when it decodes as one
-        if start == 0 and cv2.haveImageReader(shown) and read_image(p) is not None:
-            return _open_images(p, shown, [p], "image", start, end, stride)
-        raise
+    return _open_video(p, shown, start, end, stride)
+
+
+def _looks_like_image(path: Path) -> bool:
+    """True when the file starts with the signature of an image format OpenCV decodes."""
+    with _quiet_opencv():
+        return bool(cv2.haveImageReader(str(path)))
