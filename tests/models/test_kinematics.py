@@ -1,0 +1,129 @@
+"""Rotation conversions and forward kinematics (torch against scipy/numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from models import kinematics as kin
+from models.skeleton import SMPLX_PARENTS
+
+finite = st.floats(-6.0, 6.0, allow_nan=False)
+
+
+def _random_aa(n: int, seed: int = 0, scale: float = 1.5) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, scale, (n, 3))
+
+
+def test_axis_angle_matrix_matches_scipy() -> None:
+    aa = _random_aa(500)
+    ours = kin.axis_angle_to_matrix(torch.as_tensor(aa)).numpy()
+    np.testing.assert_allclose(ours, kin.axis_angle_to_matrix_np(aa), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(ours), 1.0, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, (3,), elements=finite))
+def test_round_trips(aa: np.ndarray) -> None:
+    r = kin.axis_angle_to_matrix_np(aa)
+    t = torch.as_tensor(r)
+    for back in (kin.quaternion_to_matrix(kin.matrix_to_quaternion(t)),
+                 kin.rotation_6d_to_matrix(kin.matrix_to_rotation_6d(t)),
+                 kin.axis_angle_to_matrix(kin.matrix_to_axis_angle(t)),
+                 kin.axis_angle_to_matrix(kin.quaternion_to_axis_angle(kin.axis_angle_to_quaternion(
+                     torch.as_tensor(aa))))):
+        np.testing.assert_allclose(back.numpy(), r, atol=1e-9)
+    np.testing.assert_allclose(kin.quaternion_to_matrix_np(kin.matrix_to_quaternion_np(r)), r, atol=1e-9)
+    np.testing.assert_allclose(kin.axis_angle_to_matrix_np(kin.matrix_to_axis_angle_np(r)), r, atol=1e-9)
+    np.testing.assert_allclose(kin.rotation_6d_to_matrix_np(kin.matrix_to_rotation_6d_np(r)), r, atol=1e-9)
+
+
+def test_quaternions_scalar_first_and_canonical() -> None:
+    aa = torch.tensor([[np.pi / 2, 0.0, 0.0]], dtype=torch.float64)
+    q = kin.axis_angle_to_quaternion(aa)
+    np.testing.assert_allclose(q.numpy(), [[np.cos(np.pi / 4), np.sin(np.pi / 4), 0, 0]], atol=1e-12)
+    r = kin.axis_angle_to_matrix_np(_random_aa(200, 3))
+    q_t = kin.matrix_to_quaternion(torch.as_tensor(r)).numpy()
+    assert (q_t[:, 0] >= 0).all()
+    np.testing.assert_allclose(q_t, kin.matrix_to_quaternion_np(r), atol=1e-12)
+
+
+def test_matrix_to_axis_angle_near_pi_and_zero() -> None:
+    aa = np.array([[np.pi - 1e-7, 0, 0], [0, 0, 1e-9], [0, 0, 0], [0.0, np.pi, 0.0]])
+    r = kin.axis_angle_to_matrix_np(aa)
+    back = kin.matrix_to_axis_angle(torch.as_tensor(r)).numpy()
+    np.testing.assert_allclose(kin.axis_angle_to_matrix_np(back), r, atol=1e-7)
+
+
+def test_gradients_finite_at_zero() -> None:
+    aa = torch.zeros(4, 3, requires_grad=True)
+    loss = kin.axis_angle_to_matrix(aa).square().sum() + kin.axis_angle_to_quaternion(aa).sum()
+    loss = loss + kin.quaternion_to_axis_angle(kin.axis_angle_to_quaternion(aa)).sum()
+    loss.backward()
+    assert torch.isfinite(aa.grad).all()
+    # d R / d aa at zero is the skew generator: d R[2,1] / d aa_x == 1
+    aa2 = torch.zeros(3, requires_grad=True)
+    kin.axis_angle_to_matrix(aa2)[2, 1].backward()
+    np.testing.assert_allclose(aa2.grad.numpy(), [1.0, 0.0, 0.0], atol=1e-7)
+
+
+def test_forward_kinematics_torch_matches_numpy_and_formula() -> None:
+    rng = np.random.default_rng(1)
+    batch, parents = 5, SMPLX_PARENTS
+    rest = rng.normal(0, 0.3, (55, 3))
+    rot = kin.axis_angle_to_matrix_np(rng.normal(0, 0.5, (batch, 55, 3)))
+    transl = rng.normal(0, 1, (batch, 3))
+    j_np, g_np = kin.forward_kinematics_np(rot, rest, parents, transl)
+    j_t, g_t = kin.forward_kinematics(torch.as_tensor(rot), torch.as_tensor(rest), parents,
+                                      torch.as_tensor(transl))
+    np.testing.assert_allclose(j_t.numpy(), j_np, atol=1e-12)
+    np.testing.assert_allclose(g_t.numpy(), g_np, atol=1e-12)
+    # G_0 = [R_0 | J_0 + transl]; G_j = G_p [R_j | J_j - J_p] (docs/formats.md)
+    for b in range(batch):
+        g = [None] * 55
+        for j, p in enumerate(parents):
+            local = np.eye(4)
+            local[:3, :3] = rot[b, j]
+            local[:3, 3] = rest[j] + transl[b] if p < 0 else rest[j] - rest[p]
+            g[j] = local if p < 0 else g[p] @ local
+        np.testing.assert_allclose(np.stack(g), g_np[b], atol=1e-12)
+
+
+def test_identity_pose_gives_rest_joints() -> None:
+    rest = torch.randn(2, 55, 3)
+    joints, _ = kin.forward_kinematics(torch.eye(3).expand(2, 55, 3, 3), rest, SMPLX_PARENTS,
+                                       torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(joints, rest + torch.tensor([[[1.0, 2.0, 3.0]], [[0.0, 0.0, 0.0]]]))
+
+
+def test_kinematic_levels_rejects_bad_order() -> None:
+    assert kin.kinematic_levels(SMPLX_PARENTS)[0] == [0]
+    with pytest.raises(ValueError):
+        kin.kinematic_levels([-1, 2, 0])
+
+
+def test_skinning_rigid_vertex_follows_its_joint() -> None:
+    rng = np.random.default_rng(2)
+    parents = [-1, 0, 1]
+    rest = torch.tensor([[0.0, 0, 0], [0, 1, 0], [0, 2, 0]], dtype=torch.float64)
+    rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 1, (1, 3, 3))))
+    _, g = kin.forward_kinematics(rot, rest, parents, torch.zeros(1, 3, dtype=torch.float64))
+    verts = torch.tensor([[0.1, 1.5, 0.0], [0.0, 2.2, 0.3]], dtype=torch.float64)
+    weights = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.5, 0.5]], dtype=torch.float64)
+    posed = kin.linear_blend_skinning(verts, g, rest, weights)[0]
+    expect0 = g[0, 1, :3, :3] @ (verts[0] - rest[1]) + g[0, 1, :3, 3]
+    expect1 = 0.5 * (g[0, 1, :3, :3] @ (verts[1] - rest[1]) + g[0, 1, :3, 3]) + \
+        0.5 * (g[0, 2, :3, :3] @ (verts[1] - rest[2]) + g[0, 2, :3, 3])
+    torch.testing.assert_close(posed, torch.stack((expect0, expect1)))
+
+
+def test_top_k_skin() -> None:
+    dense = np.array([[0.1, 0.6, 0.2, 0.05, 0.05], [1.0, 0, 0, 0, 0]])
+    idx, w = kin.top_k_skin(dense, 2)
+    assert idx.tolist() == [[1, 2], [0, 1]]
+    np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(kin.dense_skin_weights(idx, w, 5)[0, [1, 2]], [0.75, 0.25], atol=1e-6)
