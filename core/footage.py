@@ -142,7 +142,9 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
 
 def _check_range(start: int, end: int | None, stride: int) -> None:
     for name, value in (("start", start), ("end", end), ("stride", stride)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
+        if name == "end" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise InputError(f"{name} must be a whole number, got {value!r}")
     if start < 0:
         raise InputError(f"start must be 0 or more, got {start}")
@@ -479,6 +481,8 @@ def open_footage(path: str | Path, start: int = 0, end: int | None = None, strid
             raise InputError(f"folder {shown} holds no images "
                              f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS)[:8])}, ...)")
         return _open_images(p, shown, files, "folder", start, end, stride)
+    if not p.is_file():
+        raise InputError(f"footage {shown} is not a regular file or folder")
     if not os.access(p, os.R_OK):
         raise InputError(f"footage {shown} cannot be read (permission denied)")
     try:
