@@ -38,7 +38,7 @@ faces=None, skin_indices=None, skin_weights=None) -> Avatar``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
@@ -157,10 +157,10 @@ class Avatar:
 
     armature: bpy.types.Object
     mesh: bpy.types.Object | None
-    bone_names: list[str]
-    parents: np.ndarray
-    rest_joints: np.ndarray
-    rest_matrices: np.ndarray
+    bone_names: list[str] = field(repr=False)
+    parents: np.ndarray = field(repr=False)
+    rest_joints: np.ndarray = field(repr=False)
+    rest_matrices: np.ndarray = field(repr=False)
 
 
 def _bone_tails(rest_joints: np.ndarray, parents: np.ndarray) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""Scene settings of a capture (``bpy.types.Scene.video_mocap``), saved in the .blend.
+
+Paths that belong to the machine (worker interpreter, model folders) are preferences
+(``preferences.py``); everything that describes *this* shot lives here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
+from bpy.types import PropertyGroup
+
+BOX_PATTERN = re.compile(r"^\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*@\s*(\d+)\s*$")
+
+
+class VIDEOMOCAP_PG_person_box(PropertyGroup):
+    """A person the detectors missed: a box (pixels, top-left origin) on one source frame."""
+
+    x0: FloatProperty(name="X0", min=0.0, description="Left edge, pixels")  # type: ignore[valid-type]
+    y0: FloatProperty(name="Y0", min=0.0, description="Top edge, pixels")  # type: ignore[valid-type]
+    x1: FloatProperty(name="X1", min=0.0, description="Right edge, pixels")  # type: ignore[valid-type]
+    y1: FloatProperty(name="Y1", min=0.0, description="Bottom edge, pixels")  # type: ignore[valid-type]
+    frame: IntProperty(name="Frame", min=0, description="Source frame number (0 = first frame of the footage)")  # type: ignore[valid-type]
+
+    def as_prompt(self) -> str:
+        """``X0,Y0,X1,Y1@FRAME`` as the worker's ``--person`` option takes it."""
+        return f"{self.x0:g},{self.y0:g},{self.x1:g},{self.y1:g}@{self.frame}"
+
+    def problem(self) -> str:
+        """Why this box cannot be used, or "" when it can."""
+        if self.x1 <= self.x0 or self.y1 <= self.y0:
+            return f"box {self.as_prompt()} is empty: X1 must exceed X0 and Y1 exceed Y0"
+        return ""
+
+
+def parse_box(text: str) -> tuple[float, float, float, float, int]:
+    """Parse ``X0,Y0,X1,Y1@FRAME``; raises ValueError with a readable message."""
+    match = BOX_PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not X0,Y0,X1,Y1@FRAME (pixels, source frame)")
+    x0, y0, x1, y1 = (float(match.group(k)) for k in range(1, 5))
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"{text!r}: X1 must exceed X0 and Y1 exceed Y0")
+    return x0, y0, x1, y1, int(match.group(5))
+
+
+class VIDEOMOCAP_PG_settings(PropertyGroup):
+    """Capture settings of a scene."""
+
+    footage_source: EnumProperty(  # type: ignore[valid-type]
+        name="Footage", items=(("FILE", "File", "A video, an image or a folder of images on disk"),
+                               ("CLIP", "Movie Clip", "A Movie Clip loaded in this .blend")),
+        default="FILE")
+    footage_path: StringProperty(name="Footage File", subtype="FILE_PATH",  # type: ignore[valid-type]
+                                 description="Video, image, or folder of images to capture")
+    footage_clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,  # type: ignore[valid-type]
+                                  description="Movie Clip whose file is captured")
+    use_frame_range: BoolProperty(name="Frame Range", default=False,  # type: ignore[valid-type]
+                                  description="Capture only part of the footage")
+    frame_start: IntProperty(name="Start", min=0, default=0,  # type: ignore[valid-type]
+                             description="First source frame (0 = first frame of the footage)")
+    frame_end: IntProperty(name="End", min=0, default=100,  # type: ignore[valid-type]
+                           description="Last source frame to capture")
+    max_people: IntProperty(name="Max People", min=1, max=32, default=4,  # type: ignore[valid-type]
+                            description="Most people tracked at once")
+    use_hands: BoolProperty(name="Hands", default=True,  # type: ignore[valid-type]
+                            description="Capture finger motion")
+    use_face: BoolProperty(name="Face", default=True,  # type: ignore[valid-type]
+                           description="Capture jaw and expression")
+    focal_mode: EnumProperty(  # type: ignore[valid-type]
+        name="Focal", items=(("AUTO", "Auto", "Estimate the focal length from the footage"),
+                             ("LENS", "Lens", "Known focal length in mm and sensor width"),
+                             ("FOV", "Field of View", "Known horizontal field of view")),
+        default="AUTO")
+    focal_mm: FloatProperty(name="Focal Length", min=1.0, max=5000.0, default=35.0, unit="CAMERA",  # type: ignore[valid-type]
+                            description="Focal length of the lens, mm")
+    sensor_mm: FloatProperty(name="Sensor Width", min=1.0, max=200.0, default=36.0, unit="CAMERA",  # type: ignore[valid-type]
+                             description="Sensor width, mm (36 for full frame)")
+    fov_deg: FloatProperty(name="Field of View", min=1.0, max=179.0, default=55.0,  # type: ignore[valid-type]
+                           description="Horizontal field of view, degrees")
+    smoothing: FloatProperty(name="Smoothing", min=0.0, max=1.0, default=0.5, subtype="FACTOR",  # type: ignore[valid-type]
+                             description="Temporal smoothing strength (0 = none)")
+    boxes: CollectionProperty(type=VIDEOMOCAP_PG_person_box, name="Missed People")  # type: ignore[valid-type]
+    active_box: IntProperty(name="Active Box", default=0)  # type: ignore[valid-type]
+    motion_path: StringProperty(name="Motion File", subtype="FILE_PATH",  # type: ignore[valid-type]
+                                description="Motion file (.npz) to apply")
+    last_take: StringProperty(name="Last Take", default="",  # type: ignore[valid-type]
+                              description="Motion file of the last capture")
+
+    def footage_file(self) -> str:
+        """Absolute path of the chosen footage ("" when none is chosen)."""
+        if self.footage_source == "CLIP":
+            clip = self.footage_clip
+            return bpy.path.abspath(clip.filepath, library=clip.library) if clip is not None else ""
+        return bpy.path.abspath(self.footage_path) if self.footage_path else ""
+
+
+CLASSES = (VIDEOMOCAP_PG_person_box, VIDEOMOCAP_PG_settings)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.video_mocap = PointerProperty(type=VIDEOMOCAP_PG_settings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.video_mocap
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
