@@ -1,0 +1,65 @@
+"""``python -m core detect INPUT -o keypoints.npz``: people, ids and whole-body keypoints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.detect import BoxPrompt, DetectOptions, detect_keypoints
+from core.errors import InputError
+from core.keypoints_file import save_keypoints
+from core.progress import Progress
+
+HELP = "find and track people in footage; write body, hand and face keypoints (.npz)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="video file, image, or folder of images")
+    parser.add_argument("-o", "--output", required=True, help="keypoints file to write (.npz)")
+    parser.add_argument("--start", type=int, default=0, help="first source frame (default 0)")
+    parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
+    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-people", type=int, default=None, help="track at most N people")
+    parser.add_argument("--person", action="append", default=[], metavar="X0,Y0,X1,Y1@FRAME",
+                        help="box around a person the detectors miss, on source frame FRAME (repeatable)")
+    parser.add_argument("--drop-id", type=int, action="append", default=[], metavar="ID",
+                        help="leave out the person with this track id (repeatable)")
+    parser.add_argument("--no-hands", action="store_true", help="skip the hand model")
+    parser.add_argument("--no-face", action="store_true", help="skip the face mesh")
+
+
+def options_from_args(args: argparse.Namespace) -> DetectOptions:
+    """DetectOptions from parsed arguments (InputError for bad values)."""
+    options = DetectOptions(max_people=args.max_people,
+                            prompts=[BoxPrompt.parse(text) for text in args.person],
+                            drop_ids=list(args.drop_id), hands=not args.no_hands, face=not args.no_face)
+    options.check()
+    return options
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    from core.footage import open_footage
+
+    options = options_from_args(args)
+    output = Path(args.output)
+    if output.suffix.lower() != ".npz":
+        raise InputError(f"output {output} must end in .npz")
+    with open_footage(args.input, start=args.start, end=args.end, stride=args.stride) as footage:
+        info = footage.info
+        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
+        keypoints = detect_keypoints(footage, options, progress)
+    for prompt in options.prompts:
+        if keypoints.num_frames and prompt.frame > int(keypoints.frame_index[-1]):
+            progress.info(f"box prompt on frame {prompt.frame} is after the last frame processed; ignored")
+    save_keypoints(keypoints, output)
+    people = len(keypoints.people)
+    seconds = sum(v for k, v in keypoints.timings.items() if k in ("decode", "detect", "track", "hands", "face"))
+    fps = keypoints.num_frames / seconds if seconds > 0 else 0.0
+    if people == 0:
+        progress.info("nobody found: the keypoints file is valid but empty (add a person with "
+                      "--person X0,Y0,X1,Y1@FRAME)")
+    progress.info(f"{keypoints.num_frames} frames, {people} people (ids "
+                  f"{', '.join(str(i) for i in keypoints.person_ids) or '-'}), {fps:.1f} frames/s")
+    progress.done(str(output), frames=keypoints.num_frames, people=people,
+                  person_ids=[int(i) for i in keypoints.person_ids])
+    return 0

@@ -1,0 +1,521 @@
+"""Finding people: several detection cues, confirmed by the pose landmark network,
+then carried from frame to frame by region tracking.
+
+Cues (none finds everyone; each is cheap enough to run now and then, not every frame):
+
+* ``blazepose``: the multi-person BlazePose detector on the whole frame and on tiles
+  (finds people whose face shows, at close and medium range);
+* ``face``: full-range face detection (a face implies a body below it);
+* ``hog``: OpenCV's HOG pedestrian detector (upright whole people, also from behind);
+* ``motion``: blobs moving against a static background (MOG2 background model).
+
+A candidate becomes a person only if the landmark network, run on the region the cue
+suggests and then on the region its own landmarks give, finds a stable, upright body
+with enough confident landmarks. Once found, a person is kept by region tracking: the next
+frame's region is derived from this frame's landmarks (this needs no face and works from
+behind), and :class:`core.track.Tracker` keeps identities. Detection runs on a schedule
+(a full sweep of every cue over every region spread over ``detect_interval_s``; the whole sweep
+on the first frame), never while ``max_people`` are tracked and none is lost.
+
+Public API: :class:`DetectOptions`, :class:`BoxPrompt`, :func:`detect_keypoints`, and the
+per-stage objects :class:`CueDetector`, :class:`PersonConfirmer`, :class:`KeypointPipeline`
+(with ``timings``: seconds per stage) for benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from core.errors import InputError
+from core.keypoints_file import NUM_BODY, NUM_FACE, NUM_HAND, Keypoints, PersonKeypoints
+from core.landmarks import LandmarkRunner, PersonFrame
+from core.track import Observation, Tracker
+from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
+from models.detectors.roi import Roi
+
+if TYPE_CHECKING:
+    from core.footage import Footage, Frame
+    from core.progress import Progress
+
+CUES = ("blazepose", "face", "hog", "motion")
+
+
+@dataclass(frozen=True)
+class BoxPrompt:
+    """A person the user points at: box x0,y0,x1,y1 px on source frame ``frame``."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    frame: int = 0
+
+    @property
+    def box(self) -> np.ndarray:
+        return np.array([self.x0, self.y0, self.x1, self.y1], dtype=np.float64)
+
+    @classmethod
+    def parse(cls, text: str) -> "BoxPrompt":
+        """``X0,Y0,X1,Y1@FRAME`` (``@FRAME`` optional, default 0) -> BoxPrompt; InputError if malformed."""
+        match = re.fullmatch(r"\s*([^@]+?)\s*(?:@\s*(\d+))?\s*", text)
+        parts = match.group(1).split(",") if match else []
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            values = []
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
+            raise InputError(f"--person {text!r}: expected X0,Y0,X1,Y1@FRAME (pixels, frame number), "
+                             "e.g. 420,40,640,480@0")
+        x0, y0, x1, y1 = values
+        if x1 <= x0 or y1 <= y0:
+            raise InputError(f"--person {text!r}: the box is empty (need X1 > X0 and Y1 > Y0)")
+        return cls(x0, y0, x1, y1, int(match.group(2) or 0))
+
+
+@dataclass
+class DetectOptions:
+    """How people are found and followed.
+
+    Attributes:
+        max_people: at most this many tracked people (None: any number).
+        prompts: boxes around people the detectors miss (tracking continues from them).
+        drop_ids: track ids left out of the result (false people; ids are stable between runs
+            with the same settings).
+        hands, face: run the hand and face-mesh models.
+        detect_interval_s: seconds over which one full detection sweep is spread.
+        lost_seconds: a track survives this long without being seen (occlusions; at least 1 s).
+        cues: detection cues to use (subset of CUES).
+        min_person_px: smallest person height (px) the detector tiles aim for.
+        max_candidates: at most this many unexplained candidates confirmed per round.
+        hand_complexity: 0 lite or 1 full hand landmark model.
+        num_threads: threads per TFLite network.
+    """
+
+    max_people: int | None = None
+    prompts: list[BoxPrompt] = field(default_factory=list)
+    drop_ids: list[int] = field(default_factory=list)
+    hands: bool = True
+    face: bool = True
+    detect_interval_s: float = 2.0
+    lost_seconds: float = 2.0
+    cues: tuple[str, ...] = CUES
+    min_person_px: float = 150.0
+    max_candidates: int = 6
+    hand_complexity: int = 1
+    num_threads: int = 2
+
+    def check(self) -> None:
+        """InputError for settings that make no sense."""
+        if self.max_people is not None and self.max_people < 1:
+            raise InputError(f"--max-people must be 1 or more, got {self.max_people}")
+        unknown = set(self.cues) - set(CUES)
+        if unknown:
+            raise InputError(f"unknown detection cue(s) {sorted(unknown)}; known: {list(CUES)}")
+        if self.lost_seconds < 0 or self.detect_interval_s <= 0:
+            raise InputError("lost_seconds must be >= 0 and detect_interval_s > 0")
+
+
+@dataclass
+class Candidate:
+    """Where a cue thinks a person may be: the region to try, a score 0..1 and the cue name.
+    ``anchor`` (2,) px is a point on the person (face, shoulders or box centre)."""
+
+    roi: Roi
+    score: float
+    source: str
+    anchor: np.ndarray
+
+
+class MotionCue:
+    """Foreground blobs against a static background (OpenCV MOG2 on a small grey copy)."""
+
+    def __init__(self, width: int = 320, warmup: int = 10) -> None:
+        self.width = width
+        self.warmup = warmup
+        self._model = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=25, detectShadows=False)
+        self._seen = 0
+        self._mask: np.ndarray | None = None
+        self._factor = 1.0
+
+    def observe(self, image_bgr: np.ndarray) -> None:
+        """Feed one frame (cheap; call every frame so the background model stays current)."""
+        h, w = image_bgr.shape[:2]
+        self._factor = min(1.0, self.width / float(w))
+        small = cv2.resize(image_bgr, (max(1, int(w * self._factor)), max(1, int(h * self._factor))),
+                           interpolation=cv2.INTER_AREA)
+        self._mask = self._model.apply(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        self._seen += 1
+
+    def boxes(self, min_height_px: float) -> list[tuple[float, np.ndarray]]:
+        """(fraction of the box that moves, box (4,) full-frame px) for person-sized moving blobs."""
+        if self._mask is None or self._seen < self.warmup:
+            return []
+        mask = cv2.morphologyEx(self._mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
+        count, _labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8))
+        out = []
+        for x, y, w, h, area in stats[1:count]:
+            if h < 0.5 * min_height_px * self._factor or h < 0.8 * w:
+                continue
+            box = np.array([x, y, x + w, y + h], dtype=np.float64) / self._factor
+            out.append((float(area) / float(w * h), box))
+        return sorted(out, key=lambda item: -(item[1][3] - item[1][1]))
+
+
+def search_regions(width: int, height: int, min_person_px: float = 150.0) -> list[list[Roi]]:
+    """Regions the detectors search, coarse to fine: [[whole frame], [squares of the short side],
+    [finer tiles]...]; tiles shrink by 1.5 while a ``min_person_px`` person still spans half a tile
+    and the tile is at least the detector's 224 px input."""
+    from models.detectors.blazepose import tiles, whole_frame
+
+    levels = [[whole_frame(width, height)]]
+    side = float(min(width, height))
+    if max(width, height) > side * 1.2:
+        levels.append(tiles(width, height, side))
+    while side / 1.5 >= max(224.0, 2.0 * min_person_px):
+        side /= 1.5
+        levels.append(tiles(width, height, side))
+    return levels
+
+
+class CueDetector:
+    """All detection cues, as a list of small jobs (one cue on one region each).
+
+    ``jobs(width, height)`` lists a full sweep; ``propose(image, jobs)`` runs some of them and
+    returns candidate regions, best first. A caller can run a whole sweep at once or spread it
+    over frames. ``timings`` holds seconds per cue.
+    """
+
+    def __init__(self, cues: tuple[str, ...] = CUES, min_person_px: float = 150.0, num_threads: int = 2) -> None:
+        self.cues = tuple(cues)
+        self.min_person_px = min_person_px
+        self.notes: list[str] = []
+        if "hog" in self.cues:
+            from models.detectors.hog import hog_available
+
+            if not hog_available():
+                self.cues = tuple(c for c in self.cues if c != "hog")
+                self.notes.append(f"HOG cue skipped: OpenCV {cv2.__version__} has no HOG people detector")
+        self.timings: dict[str, float] = {cue: 0.0 for cue in self.cues}
+        self._blazepose = None
+        self._faces = {}
+        self._hog = None
+        self._motion = MotionCue() if "motion" in self.cues else None
+        if "blazepose" in self.cues:
+            from models.detectors.blazepose import BlazePoseDetector
+
+            self._blazepose = BlazePoseDetector(min_score=0.4, num_threads=num_threads)
+        if "face" in self.cues:
+            from models.detectors.face import FaceDetector
+
+            self._faces = {"face_full": FaceDetector(min_score=0.5, full_range=True),
+                           "face_short": FaceDetector(min_score=0.6, full_range=False)}
+        if "hog" in self.cues:
+            from models.detectors.hog import HogDetector
+
+            self._hog = HogDetector()
+
+    def jobs(self, width: int, height: int) -> list[tuple[str, Roi | None]]:
+        """One full sweep: (job kind, region) pairs; kinds blazepose, face_full, face_short, hog, motion."""
+        levels = search_regions(width, height, self.min_person_px)
+        out: list[tuple[str, Roi | None]] = []
+        for depth, level in enumerate(levels):
+            for roi in level:
+                if self._blazepose is not None:
+                    out.append(("blazepose", roi))
+                if self._faces:
+                    if depth > 0:
+                        out.append(("face_full", roi))
+                    if depth == len(levels) - 1 and depth > 0:
+                        out.append(("face_short", roi))
+        if self._hog is not None:
+            out.append(("hog", None))
+        if self._motion is not None:
+            out.append(("motion", None))
+        return out
+
+    def observe(self, image_bgr: np.ndarray) -> None:
+        """Per-frame bookkeeping (the motion cue's background model)."""
+        if self._motion is not None:
+            start = time.perf_counter()
+            self._motion.observe(image_bgr)
+            self.timings["motion"] += time.perf_counter() - start
+
+    def propose(self, image_bgr: np.ndarray, image_rgb: np.ndarray,
+                jobs: list[tuple[str, Roi | None]] | None = None) -> list[Candidate]:
+        """Candidate regions from ``jobs`` (default: a full sweep); images (H,W,3) uint8 BGR and RGB."""
+        h, w = image_bgr.shape[:2]
+        out: list[Candidate] = []
+        for kind, roi in (self.jobs(w, h) if jobs is None else jobs):
+            start = time.perf_counter()
+            out += self._run(kind, roi, image_bgr, image_rgb)
+            cue = "face" if kind.startswith("face") else kind
+            self.timings[cue] += time.perf_counter() - start
+        if self._blazepose is not None:
+            out = _merge_blazepose(out)
+        return sorted(out, key=lambda c: -c.score)
+
+    def _run(self, kind: str, roi: Roi | None, image_bgr: np.ndarray, image_rgb: np.ndarray) -> list[Candidate]:
+        out: list[Candidate] = []
+        if kind == "blazepose" and self._blazepose is not None and roi is not None:
+            for det in self._blazepose.detect(image_rgb, [roi]):
+                out.append(Candidate(det.roi(), det.score, "blazepose", det.keypoints[2]))
+        elif kind in self._faces:
+            for face in self._faces[kind].detect(image_rgb, roi):
+                fx0, fy0, fx1, fy1 = face.box
+                fw = max(fx1 - fx0, fy1 - fy0)
+                centre = np.array([0.5 * (fx0 + fx1), 0.5 * (fy0 + fy1)])
+                hip = centre + np.array([0.0, 3.5 * fw])
+                out.append(Candidate(Roi(float(hip[0]), float(hip[1]), 10.0 * fw, 0.0), face.score * 0.9,
+                                     "face", centre))
+        elif kind == "hog" and self._hog is not None:
+            for score, box in self._hog.detect(image_bgr):
+                centre = 0.5 * (box[:2] + box[2:])
+                out.append(Candidate(Roi.from_box(box, 1.15), min(1.0, 0.5 + 0.25 * score) * 0.8, "hog", centre))
+        elif kind == "motion" and self._motion is not None:
+            for fill, box in self._motion.boxes(self.min_person_px * 0.5)[:4]:
+                centre = 0.5 * (box[:2] + box[2:])
+                out.append(Candidate(Roi.from_box(box, 1.25), 0.5 * fill, "motion", centre))
+        return out
+
+    def close(self) -> None:
+        for face in self._faces.values():
+            face.close()
+
+
+def _merge_blazepose(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per person among BlazePose detections from overlapping regions."""
+    from models.detectors.roi import box_iou
+
+    kept: list[Candidate] = []
+    for cand in sorted(candidates, key=lambda c: -c.score):
+        if cand.source == "blazepose" and any(
+                k.source == "blazepose" and box_iou(cand.roi.box(), k.roi.box())[0, 0] > 0.6 for k in kept):
+            continue
+        kept.append(cand)
+    return kept
+
+
+class PersonConfirmer:
+    """The pose landmark network as the judge of candidates and the engine of region tracking.
+
+    Args:
+        min_presence: the network's person score needed (0..1).
+        min_landmarks: confident (>= 0.5) landmarks needed to accept a new person.
+        max_tilt: largest body tilt (radians from upright) accepted for a new, unprompted person.
+    """
+
+    def __init__(self, model: PoseLandmarkModel | None = None, min_presence: float = 0.5,
+                 min_landmarks: int = 10, max_tilt: float = 1.2, num_threads: int = 2) -> None:
+        self.model = model or PoseLandmarkModel(num_threads=num_threads)
+        self.min_presence = min_presence
+        self.min_landmarks = min_landmarks
+        self.max_tilt = max_tilt
+        self.runs = 0
+
+    def run(self, image_rgb: np.ndarray, roi: Roi) -> BodyLandmarks:
+        self.runs += 1
+        return self.model.run(image_rgb, roi)
+
+    def confirm(self, image_rgb: np.ndarray, roi: Roi, prompted: bool = False) -> BodyLandmarks | None:
+        """A person in ``roi``, or None. Two passes: the candidate region, then the region the
+        first pass's landmarks give; the two must agree. Prompts are judged leniently."""
+        from core.track import same_person
+
+        first = self.run(image_rgb, roi)
+        if first.presence < (0.2 if prompted else self.min_presence):
+            return None
+        second = self.run(image_rgb, first.next_roi)
+        if prompted:
+            return second if second.presence >= 0.2 else first
+        if second.presence < self.min_presence or second.confident_count() < self.min_landmarks:
+            return None
+        if abs(second.next_roi.rotation) > self.max_tilt or not same_person(first, second, 0.15):
+            return None
+        return second
+
+    def track(self, image_rgb: np.ndarray, roi: Roi) -> BodyLandmarks | None:
+        """Region tracking: the person in the predicted region, or None when lost."""
+        body = self.run(image_rgb, roi)
+        if body.presence < self.min_presence or body.confident_count() < 6:
+            return None
+        return body
+
+
+class KeypointPipeline:
+    """Frame-by-frame detection, tracking and landmarks; ``result()`` builds the keypoints file.
+
+    Args:
+        options: settings.
+        width, height: frame size px; fps: frames per second of the processed frames.
+        source: input path (recorded in the file).
+
+    ``timings`` holds seconds per stage: ``detect`` (cues + confirmation), ``track`` (region
+    tracking with the landmark network + assignment), ``hands``, ``face``; ``frames`` counts frames.
+    """
+
+    def __init__(self, options: DetectOptions, width: int, height: int, fps: float, source: str = "") -> None:
+        options.check()
+        self.options = options
+        self.width, self.height, self.fps, self.source = width, height, fps, source
+        self.cues = CueDetector(options.cues, options.min_person_px, options.num_threads)
+        self.confirmer = PersonConfirmer(num_threads=options.num_threads)
+        self.tracker = Tracker(max_people=options.max_people,
+                               max_lost_frames=math.ceil(max(1.0, options.lost_seconds) * fps))
+        self.landmarks = LandmarkRunner(hands=options.hands, face=options.face,
+                                        hand_complexity=options.hand_complexity)
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0}
+        self.frames: list[int] = []
+        self._rows: list[dict[int, PersonFrame]] = []
+        self._jobs = self.cues.jobs(width, height)
+        self._jobs_per_frame = max(1, math.ceil(len(self._jobs) / max(1.0, options.detect_interval_s * fps)))
+        self._cursor = 0
+        self._pending_prompts = sorted(options.prompts, key=lambda p: p.frame)
+        self.detection_jobs = 0
+
+    def process(self, frame: "Frame") -> dict[int, PersonFrame]:
+        """Track ids -> keypoints of the people seen in this frame."""
+        image_bgr = frame.image
+        image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        start = time.perf_counter()
+        self.cues.observe(image_bgr)
+        observations: list[Observation] = []
+        for track in self.tracker.tracks:
+            body = self.confirmer.track(image_rgb, track.predicted_roi())
+            if body is not None:
+                observations.append(Observation(body, "track", track.id))
+        self.timings["track"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        prompts = [p for p in self._pending_prompts if p.frame <= frame.index]
+        self._pending_prompts = [p for p in self._pending_prompts if p.frame > frame.index]
+        for prompt in prompts:
+            body = self.confirmer.confirm(image_rgb, Roi.from_box(prompt.box, 1.2), prompted=True)
+            if body is not None:
+                observations.append(Observation(body, "prompt"))
+        if self._jobs and not (self.tracker.full() and not self.tracker.lost):
+            if not self.frames:  # first frame: the whole sweep, so people are found at once
+                jobs = self._jobs
+            else:
+                jobs = [self._jobs[(self._cursor + k) % len(self._jobs)] for k in range(self._jobs_per_frame)]
+                self._cursor = (self._cursor + self._jobs_per_frame) % len(self._jobs)
+            observations += self._detect(image_bgr, image_rgb, observations, jobs)
+            self.detection_jobs += len(jobs)
+        self.timings["detect"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        matched = self.tracker.update(observations)
+        for ended in self.tracker.ended:
+            self.landmarks.end(ended)
+        self.timings["track"] += time.perf_counter() - start
+
+        row = {pid: self.landmarks.run(image_rgb, pid, body) for pid, body in sorted(matched.items())}
+        self.frames.append(int(frame.index))
+        self._rows.append(row)
+        return row
+
+    def _detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray, known: list[Observation],
+                jobs: list[tuple[str, Roi | None]]) -> list[Observation]:
+        """Confirmed people among the cues' candidates that no observation explains yet."""
+        boxes = [o.body.box() for o in known]
+        found: list[Observation] = []
+        tried = 0
+        for cand in self.cues.propose(image_bgr, image_rgb, jobs):
+            if any(b[0] <= cand.anchor[0] <= b[2] and b[1] <= cand.anchor[1] <= b[3] for b in boxes):
+                continue
+            if tried >= self.options.max_candidates:
+                break
+            tried += 1
+            body = self.confirmer.confirm(image_rgb, cand.roi)
+            if body is None:
+                continue
+            found.append(Observation(body, cand.source))
+            boxes.append(body.box())
+        return found
+
+    def result(self) -> Keypoints:
+        """The keypoints of every track (minus ``drop_ids``), one row per processed frame."""
+        t = len(self.frames)
+        ids = sorted({pid for row in self._rows for pid in row} - set(self.options.drop_ids))
+        people = []
+        for pid in ids:
+            person = PersonKeypoints.empty(pid, t)
+            for k, row in enumerate(self._rows):
+                if pid in row:
+                    _fill(person, k, row[pid])
+            people.append(person)
+        timings = dict(self.timings)
+        timings.update(self.landmarks.timings)
+        timings.update({f"cue_{name}": value for name, value in self.cues.timings.items()})
+        return Keypoints(source=self.source, fps=self.fps, image_size=(self.width, self.height),
+                         frame_index=np.array(self.frames, dtype=np.int64), people=people, timings=timings)
+
+    def close(self) -> None:
+        self.landmarks.close()
+        self.cues.close()
+
+
+def _fill(person: PersonKeypoints, k: int, frame: PersonFrame) -> None:
+    """Write one frame of one person into row ``k`` of ``person``."""
+    body = frame.body
+    person.valid[k] = True
+    person.box[k] = frame.box
+    person.body_2d[k] = body.points_2d
+    person.body_3d[k] = body.world
+    person.body_conf[k] = np.clip(body.confidence, 0.0, 1.0)
+    for side in ("left", "right"):
+        hand = getattr(frame, f"{side}_hand")
+        if hand is not None:
+            getattr(person, f"{side}_hand_2d")[k] = hand.points_2d
+            getattr(person, f"{side}_hand_3d")[k] = hand.world
+            getattr(person, f"{side}_hand_conf")[k] = hand.confidence
+    if frame.face is not None:
+        person.face_2d[k] = frame.face.points
+        person.face_conf[k] = frame.face.confidence
+
+
+def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Progress") -> Keypoints:
+    """Run the whole pipeline over ``footage``; ``timings`` in the result includes ``decode``.
+
+    Frames up to a damaged one are kept (the footage reader stops there and says so in
+    ``footage.warnings``, which are passed to ``progress.info``).
+    """
+    info = footage.info
+    fps = float(info.fps) / float(getattr(footage, "stride", 1) or 1)
+    pipeline = KeypointPipeline(options, info.width, info.height, fps, source=str(info.path))
+    total = getattr(footage, "planned_count", None)
+    for note in pipeline.cues.notes:
+        progress.info(note)
+    progress.stage("detect", total)
+    decode = 0.0
+    try:
+        iterator = iter(footage)
+        done = 0
+        while True:
+            start = time.perf_counter()
+            frame = next(iterator, None)
+            decode += time.perf_counter() - start
+            if frame is None:
+                break
+            row = pipeline.process(frame)
+            done += 1
+            progress.update(done, f"{len(row)} people")
+        result = pipeline.result()
+    finally:
+        pipeline.close()
+    result.timings["decode"] = decode
+    result.timings["frames"] = float(len(result.frame_index))
+    for warning in footage.warnings:
+        progress.info(warning)
+    return result
+
+
+__all__ = ["BoxPrompt", "CUES", "Candidate", "CueDetector", "DetectOptions", "KeypointPipeline",
+           "PersonConfirmer", "detect_keypoints", "NUM_BODY", "NUM_HAND", "NUM_FACE"]

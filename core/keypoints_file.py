@@ -1,0 +1,208 @@
+"""The keypoints file ``video-mocap-keypoints/1`` (core detect -> core fit).
+
+Exactly the layout of docs/formats.md: one ``.npz`` readable with ``allow_pickle=False``,
+per-person keys ``p{i}/...`` where ``i`` is the position in ``person_ids``. Unknown values
+are 0 with confidence 0, never NaN. Written atomically (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InputError, OutputError
+
+FORMAT = "video-mocap-keypoints/1"
+NUM_BODY = 33
+NUM_HAND = 21
+NUM_FACE = 468
+
+# per-person key -> (shape after T, dtype)
+PERSON_FIELDS: dict[str, tuple[tuple[int, ...], type]] = {
+    "valid": ((), np.bool_),
+    "box": ((4,), np.float32),
+    "body_2d": ((NUM_BODY, 2), np.float32),
+    "body_3d": ((NUM_BODY, 3), np.float32),
+    "body_conf": ((NUM_BODY,), np.float32),
+    "left_hand_2d": ((NUM_HAND, 2), np.float32),
+    "right_hand_2d": ((NUM_HAND, 2), np.float32),
+    "left_hand_3d": ((NUM_HAND, 3), np.float32),
+    "right_hand_3d": ((NUM_HAND, 3), np.float32),
+    "left_hand_conf": ((NUM_HAND,), np.float32),
+    "right_hand_conf": ((NUM_HAND,), np.float32),
+    "face_2d": ((NUM_FACE, 3), np.float32),
+    "face_conf": ((), np.float32),
+}
+
+
+@dataclass
+class PersonKeypoints:
+    """All keypoints of one tracked person over T frames (shapes in PERSON_FIELDS, units px / metres)."""
+
+    id: int
+    valid: np.ndarray
+    box: np.ndarray
+    body_2d: np.ndarray
+    body_3d: np.ndarray
+    body_conf: np.ndarray
+    left_hand_2d: np.ndarray
+    right_hand_2d: np.ndarray
+    left_hand_3d: np.ndarray
+    right_hand_3d: np.ndarray
+    left_hand_conf: np.ndarray
+    right_hand_conf: np.ndarray
+    face_2d: np.ndarray
+    face_conf: np.ndarray
+
+    @classmethod
+    def empty(cls, person_id: int, num_frames: int) -> "PersonKeypoints":
+        """A person never seen: every value 0, ``valid`` all False."""
+        arrays = {name: np.zeros((num_frames, *shape), dtype=dtype)
+                  for name, (shape, dtype) in PERSON_FIELDS.items()}
+        return cls(id=int(person_id), **arrays)
+
+
+@dataclass
+class Keypoints:
+    """In-memory keypoints file.
+
+    Attributes:
+        source: the input path as given.
+        fps: frames per second of the rows (source fps / stride).
+        image_size: (W, H) px.
+        frame_index: (T,) source frame number of each row.
+        people: one entry per tracked person, in ``person_ids`` order.
+        timings: seconds spent per stage (not saved; for benchmarks and summaries).
+    """
+
+    source: str
+    fps: float
+    image_size: tuple[int, int]
+    frame_index: np.ndarray
+    people: list[PersonKeypoints] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def person_ids(self) -> np.ndarray:
+        return np.array([p.id for p in self.people], dtype=np.int64)
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.frame_index))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The npz content (key -> array), exactly as documented."""
+        out: dict[str, np.ndarray] = {
+            "format": np.array(FORMAT),
+            "source": np.array(str(self.source)),
+            "fps": np.array(float(self.fps), dtype=np.float64),
+            "image_size": np.array(self.image_size, dtype=np.int64).reshape(2),
+            "frame_index": np.asarray(self.frame_index, dtype=np.int64).reshape(-1),
+            "person_ids": self.person_ids,
+        }
+        for i, person in enumerate(self.people):
+            for name, (shape, dtype) in PERSON_FIELDS.items():
+                value = np.asarray(getattr(person, name), dtype=dtype)
+                out[f"p{i}/{name}"] = np.nan_to_num(value) if dtype != np.bool_ else value
+        return out
+
+
+def save_keypoints(keypoints: Keypoints, path: str | os.PathLike[str]) -> Path:
+    """Write ``keypoints`` to ``path`` atomically (a partial file is never left behind).
+
+    Raises:
+        InputError: the content does not follow the format (wrong shapes).
+        OutputError: the folder is missing or not writable.
+    """
+    validate(keypoints)
+    target = Path(path)
+    arrays = keypoints.to_arrays()
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def validate(keypoints: Keypoints) -> None:
+    """Check shapes and values; raises InputError naming the first problem."""
+    t = keypoints.num_frames
+    if len(keypoints.image_size) != 2 or min(int(v) for v in keypoints.image_size) < 1:
+        raise InputError(f"keypoints: bad image_size {keypoints.image_size}")
+    if not np.isfinite(keypoints.fps) or keypoints.fps <= 0:
+        raise InputError(f"keypoints: bad fps {keypoints.fps}")
+    ids = keypoints.person_ids
+    if len(set(ids.tolist())) != len(ids):
+        raise InputError(f"keypoints: person ids are not unique: {ids.tolist()}")
+    for person in keypoints.people:
+        for name, (shape, _dtype) in PERSON_FIELDS.items():
+            value = np.asarray(getattr(person, name))
+            if value.shape != (t, *shape):
+                raise InputError(f"keypoints: person {person.id} {name} has shape {value.shape}, "
+                                 f"expected {(t, *shape)}")
+            if value.dtype != np.bool_ and not np.isfinite(value).all():
+                raise InputError(f"keypoints: person {person.id} {name} holds NaN or infinite values")
+
+
+def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
+    """Read and validate a keypoints file.
+
+    Raises:
+        InputError: missing, unreadable, not a keypoints file, a newer version, or malformed.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"keypoints file not found: {source}")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{source} is not a readable keypoints file (.npz): {exc}") from exc
+    fmt = str(arrays.get("format", ""))
+    if not fmt.startswith("video-mocap-keypoints/"):
+        raise InputError(f"{source} is not a keypoints file (format {fmt or 'missing'!r}; "
+                         f"expected {FORMAT!r})")
+    if fmt != FORMAT:
+        raise InputError(f"{source} has format {fmt!r}; this version reads {FORMAT!r} (update the add-on)")
+    for key in ("source", "fps", "image_size", "frame_index", "person_ids"):
+        if key not in arrays:
+            raise InputError(f"{source}: key {key!r} is missing")
+    try:
+        ids = arrays["person_ids"].astype(np.int64).reshape(-1)
+        t = int(arrays["frame_index"].reshape(-1).shape[0])
+        people = []
+        for i, person_id in enumerate(ids):
+            fields = {}
+            for name, (shape, dtype) in PERSON_FIELDS.items():
+                key = f"p{i}/{name}"
+                if key not in arrays:
+                    raise InputError(f"{source}: key {key!r} is missing")
+                fields[name] = arrays[key].astype(dtype, copy=False)
+            people.append(PersonKeypoints(id=int(person_id), **fields))
+        size = arrays["image_size"].astype(np.int64).reshape(-1)
+        keypoints = Keypoints(source=str(arrays["source"]), fps=float(arrays["fps"]),
+                              image_size=(int(size[0]), int(size[1])) if size.size == 2 else tuple(size),
+                              frame_index=arrays["frame_index"].astype(np.int64).reshape(t),
+                              people=people)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source}: malformed keypoints file: {exc}") from exc
+    validate(keypoints)
+    return keypoints

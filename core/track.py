@@ -1,0 +1,230 @@
+"""Identity over time: Hungarian assignment of body observations to tracks.
+
+Each frame, every live track predicts where its person is (constant-velocity motion of
+the last landmarks and region); the caller runs the landmark network on those predicted
+regions (region tracking, which also re-finds people around lost tracks) and on fresh
+detections, and hands all results here as :class:`Observation` s. The tracker merges
+duplicates (two regions that landed on the same person), assigns observations to tracks
+with ``scipy.optimize.linear_sum_assignment`` on a cost of box overlap plus keypoint
+distance to the prediction, starts tracks for confirmed newcomers (up to ``max_people``),
+and ends tracks lost for longer than ``max_lost_frames`` (so occlusions shorter than that
+keep their id). Units: pixels; time in processed frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from models.detectors.pose_landmarks import BodyLandmarks
+from models.detectors.roi import Roi, box_iou
+
+INFEASIBLE = 1e6
+
+
+@dataclass
+class Observation:
+    """A person found in this frame.
+
+    Attributes:
+        body: landmarks (full-frame px).
+        source: ``track`` (region tracking of ``track_id``), ``prompt``, or a detector cue name.
+        track_id: the track whose predicted region produced it (region tracking), else None.
+    """
+
+    body: BodyLandmarks
+    source: str
+    track_id: int | None = None
+
+    @property
+    def quality(self) -> float:
+        return float(self.body.presence * self.body.confidence.mean())
+
+
+@dataclass
+class Track:
+    """One person's identity and motion state."""
+
+    id: int
+    body: BodyLandmarks
+    box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    hits: int = 1
+    lost: int = 0
+    source: str = ""
+
+    def predicted_shift(self, steps: int | None = None) -> np.ndarray:
+        """(2,) px the person is expected to have moved since the last match."""
+        return self.velocity * float(self.lost + 1 if steps is None else steps)
+
+    def predicted_roi(self) -> Roi:
+        """Region for the landmark network this frame (grown a little while lost)."""
+        roi = self.body.next_roi
+        dx, dy = self.predicted_shift()
+        grow = 1.0 + min(0.05 * self.lost, 0.5)
+        return Roi(roi.cx + dx, roi.cy + dy, roi.size * grow, roi.rotation)
+
+    def predicted_box(self) -> np.ndarray:
+        dx, dy = self.predicted_shift()
+        return self.box + np.array([dx, dy, dx, dy])
+
+    def predicted_points(self) -> np.ndarray:
+        return self.body.points_2d + self.predicted_shift()
+
+
+def keypoint_distance(points_a: np.ndarray, conf_a: np.ndarray, points_b: np.ndarray,
+                      conf_b: np.ndarray, scale: float, min_conf: float = 0.3) -> float:
+    """Mean distance of landmarks confident in both sets, divided by ``scale`` (unitless).
+
+    Args: points (33,2) px, conf (33,) 0..1, scale px (e.g. the box's longer side).
+    Falls back to the distance of the means when fewer than 3 landmarks are shared.
+    """
+    both = (conf_a >= min_conf) & (conf_b >= min_conf)
+    if both.sum() >= 3:
+        d = np.linalg.norm(points_a[both] - points_b[both], axis=1).mean()
+    else:
+        d = np.linalg.norm(points_a.mean(axis=0) - points_b.mean(axis=0))
+    return float(d / max(scale, 1.0))
+
+
+def box_scale(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
+
+
+def same_person(a: BodyLandmarks, b: BodyLandmarks, threshold: float = 0.12) -> bool:
+    """True when two landmark sets describe the same person (two regions landed on one body)."""
+    box_a, box_b = a.box(), b.box()
+    scale = min(box_scale(box_a), box_scale(box_b))
+    return keypoint_distance(a.points_2d, a.confidence, b.points_2d, b.confidence, scale) < threshold
+
+
+class Tracker:
+    """Stable person ids from per-frame observations.
+
+    Args:
+        max_people: at most this many live tracks (None: no limit). Box prompts may exceed it.
+        max_lost_frames: frames a track survives without observation (occlusions up to this keep the id).
+        gate: largest assignment cost accepted for a track seen last frame (cost = 1 - IoU + keypoint distance).
+        velocity_smoothing: weight of the newest displacement in the velocity estimate.
+    """
+
+    def __init__(self, max_people: int | None = None, max_lost_frames: int = 60, gate: float = 1.6,
+                 velocity_smoothing: float = 0.5, first_id: int = 1) -> None:
+        self.max_people = max_people
+        self.max_lost_frames = max(1, int(max_lost_frames))
+        self.gate = gate
+        self.velocity_smoothing = velocity_smoothing
+        self.tracks: list[Track] = []
+        self.ended: list[int] = []
+        self._next_id = first_id
+
+    # -- queries -------------------------------------------------------------------
+    @property
+    def active(self) -> list[Track]:
+        """Tracks matched in the last update."""
+        return [t for t in self.tracks if t.lost == 0]
+
+    @property
+    def lost(self) -> list[Track]:
+        return [t for t in self.tracks if t.lost > 0]
+
+    def full(self) -> bool:
+        return self.max_people is not None and len(self.tracks) >= self.max_people
+
+    # -- update --------------------------------------------------------------------
+    def update(self, observations: list[Observation]) -> dict[int, BodyLandmarks]:
+        """Assign this frame's observations; returns track id -> landmarks for matched tracks.
+
+        Tracks ending in this update are listed in ``self.ended`` (cleared on each call).
+        """
+        self.ended = []
+        obs = dedupe(observations)
+        matches: dict[int, int] = {}  # track index -> observation index
+        if self.tracks and obs:
+            cost = np.array([[self.cost(track, o) for o in obs] for track in self.tracks])
+            rows, cols = linear_sum_assignment(cost)
+            for r, c in zip(rows, cols):
+                if cost[r, c] < INFEASIBLE:
+                    matches[r] = c
+        used = set(matches.values())
+        if self.max_people is not None and len(self.tracks) >= self.max_people:
+            # all expected people exist: a lone observation is most likely a lost one coming back
+            free_tracks = [i for i in range(len(self.tracks)) if i not in matches and self.tracks[i].lost > 0]
+            free_obs = [j for j in range(len(obs)) if j not in used and obs[j].source != "prompt"
+                        and not self._overlaps_matched(obs[j], obs, used)]
+            if free_tracks and free_obs:
+                cost = np.array([[self._distance(self.tracks[i], obs[j]) for j in free_obs]
+                                 for i in free_tracks])
+                for r, c in zip(*linear_sum_assignment(cost)):
+                    matches[free_tracks[r]] = free_obs[c]
+                    used.add(free_obs[c])
+        result: dict[int, BodyLandmarks] = {}
+        for i, track in enumerate(self.tracks):
+            if i in matches:
+                self._match(track, obs[matches[i]])
+                result[track.id] = track.body
+            else:
+                track.lost += 1
+        survivors = []
+        for track in self.tracks:
+            if track.lost > self.max_lost_frames:
+                self.ended.append(track.id)
+            else:
+                survivors.append(track)
+        self.tracks = survivors
+        for j in sorted(set(range(len(obs))) - used, key=lambda k: (obs[k].source != "prompt", -obs[k].quality)):
+            o = obs[j]
+            if self._overlaps_matched(o, obs, used):
+                continue
+            if o.source != "prompt" and self.full():
+                continue
+            track = Track(id=self._next_id, body=o.body, box=o.body.box(), source=o.source)
+            self._next_id += 1
+            self.tracks.append(track)
+            used.add(j)
+            result[track.id] = track.body
+        return result
+
+    def cost(self, track: Track, o: Observation) -> float:
+        """1 - IoU(predicted box, observed box) + keypoint distance / box size, or INFEASIBLE."""
+        box = track.predicted_box()
+        iou = float(box_iou(box, o.body.box())[0, 0])
+        dist = self._distance(track, o)
+        gate = self.gate + 0.05 * track.lost
+        c = (1.0 - iou) + dist
+        return c if (c <= gate and dist < 0.5 + 0.05 * track.lost) else INFEASIBLE
+
+    def _distance(self, track: Track, o: Observation) -> float:
+        return keypoint_distance(track.predicted_points(), track.body.confidence, o.body.points_2d,
+                                 o.body.confidence, box_scale(track.box))
+
+    def _match(self, track: Track, o: Observation) -> None:
+        old_centre = 0.5 * (track.box[:2] + track.box[2:])
+        new_box = o.body.box()
+        new_centre = 0.5 * (new_box[:2] + new_box[2:])
+        step = (new_centre - old_centre) / float(track.lost + 1)
+        a = self.velocity_smoothing if track.hits > 1 else 1.0
+        track.velocity = a * step + (1.0 - a) * track.velocity
+        track.body, track.box = o.body, new_box
+        track.hits += 1
+        track.lost = 0
+
+    def _overlaps_matched(self, o: Observation, obs: list[Observation], used: set[int]) -> bool:
+        """An unassigned observation lying mostly on a person already matched this frame."""
+        box = o.body.box()
+        for j in used:
+            if box_iou(box, obs[j].body.box())[0, 0] > 0.5 or same_person(o.body, obs[j].body, 0.2):
+                return True
+        return False
+
+
+def dedupe(observations: list[Observation]) -> list[Observation]:
+    """Drop observations of a person already observed (prompts first, then by quality)."""
+    order = sorted(observations, key=lambda o: (o.source != "prompt", -o.quality))
+    kept: list[Observation] = []
+    for o in order:
+        if not any(same_person(o.body, k.body) for k in kept):
+            kept.append(o)
+    return kept
