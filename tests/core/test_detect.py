@@ -1,0 +1,145 @@
+"""Person detection: BlazePose anchors/decoding/NMS, regions, cues, prompts, the detect CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.detect import BoxPrompt, CueDetector, DetectOptions, PersonConfirmer, search_regions
+from core.errors import InputError
+from core.keypoints_file import load_keypoints
+from models.detectors.blazepose import BlazePoseDetector, decode, rgb, ssd_anchors, weighted_nms
+from models.detectors.roi import Roi, box_iou, cut
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_anchors_match_the_network_layout() -> None:
+    anchors = ssd_anchors()
+    assert anchors.shape == (2254, 2)
+    # stride 8: 28x28 cells, two anchors each, row-major
+    np.testing.assert_allclose(anchors[0], anchors[1])
+    np.testing.assert_allclose(anchors[0], [0.5 / 28, 0.5 / 28])
+    np.testing.assert_allclose(anchors[2], [1.5 / 28, 0.5 / 28])
+    # stride 16 starts after 28*28*2; the three stride-32 layers share a 7x7 map, 6 anchors per cell
+    np.testing.assert_allclose(anchors[1568], [0.5 / 14, 0.5 / 14])
+    np.testing.assert_allclose(anchors[1568 + 392: 1568 + 392 + 6], np.tile([0.5 / 7, 0.5 / 7], (6, 1)))
+    np.testing.assert_allclose(anchors[-1], [6.5 / 7, 6.5 / 7])
+
+
+def test_decode_places_boxes_and_keypoints_relative_to_anchors() -> None:
+    anchors = ssd_anchors()
+    raw = np.zeros((2254, 12))
+    scores = np.full(2254, -10.0)
+    scores[100] = 3.0
+    raw[100, :4] = [22.4, -22.4, 44.8, 67.2]  # +0.1, -0.1 unit; w 0.2, h 0.3
+    raw[100, 4:6] = [0.0, 22.4]
+    s, boxes, kps = decode(raw, scores, anchors, min_score=0.5)
+    assert len(s) == 1 and s[0] == pytest.approx(1 / (1 + np.exp(-3.0)))
+    cx, cy = anchors[100] + [0.1, -0.1]
+    np.testing.assert_allclose(boxes[0], [cx - 0.1, cy - 0.15, cx + 0.1, cy + 0.15])
+    np.testing.assert_allclose(kps[0, 0], anchors[100] + [0.0, 0.1])
+
+
+def test_weighted_nms_blends_overlaps_and_keeps_separate_people() -> None:
+    scores = np.array([0.9, 0.6, 0.8])
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], dtype=float)
+    kps = np.zeros((3, 4, 2))
+    kps[1] += 1.0
+    out = weighted_nms(scores, boxes, kps)
+    assert len(out) == 2 and out[0][0] == 0.9
+    np.testing.assert_allclose(out[0][1], [0.6 / 1.5, 0, 10 + 0.6 / 1.5, 10])
+    np.testing.assert_allclose(out[0][2], np.full((4, 2), 0.6 / 1.5))
+
+
+def test_roi_crop_and_mapping_agree() -> None:
+    image = np.zeros((200, 300, 3), np.uint8)
+    cv2.circle(image, (180, 70), 3, (255, 255, 255), -1)
+    roi = Roi(170.0, 90.0, 80.0, 0.6)
+    crop = cut(image, roi, 160)
+    ys, xs = np.nonzero(crop[:, :, 0] > 128)
+    unit = np.array([[xs.mean() + 0.5, ys.mean() + 0.5]]) / 160.0
+    np.testing.assert_allclose(roi.to_image(unit)[0], [180, 70], atol=1.0)
+    up = Roi.from_alignment(np.array([100.0, 200.0]), np.array([100.0, 100.0]), 1.0)
+    assert up.rotation == pytest.approx(0.0) and up.size == pytest.approx(200.0)
+    assert box_iou(np.array([0, 0, 10, 10]), np.array([[5, 0, 15, 10]]))[0, 0] == pytest.approx(1 / 3)
+
+
+def test_search_regions_cover_the_frame_coarse_to_fine() -> None:
+    levels = search_regions(1280, 720, 150.0)
+    assert levels[0][0].size == 1280
+    assert all(r.size == 720 for r in levels[1])
+    for level in levels[1:]:
+        boxes = np.array([r.box() for r in level])
+        assert boxes[:, 0].min() <= 0 and boxes[:, 2].max() >= 1280
+        assert boxes[:, 1].min() <= 0 and boxes[:, 3].max() >= 720
+
+
+def test_box_prompt_parsing() -> None:
+    assert BoxPrompt.parse("420,40,640,480@3") == BoxPrompt(420, 40, 640, 480, 3)
+    assert BoxPrompt.parse("1.5, 2, 30, 40").frame == 0
+    for bad in ("1,2,3", "a,b,c,d@1", "10,10,5,20@0", "1,2,3,4@x"):
+        with pytest.raises(InputError):
+            BoxPrompt.parse(bad)
+    with pytest.raises(InputError):
+        DetectOptions(max_people=0).check()
+
+
+def test_blazepose_finds_the_player_facing_the_camera(opencv_doc_data: Path) -> None:
+    image = rgb(cv2.imread(str(opencv_doc_data / "basketball1.png")))
+    found = BlazePoseDetector().detect(image)
+    assert found, "the left player faces the camera and must be detected on the whole frame"
+    best = found[0]
+    hip, shoulders = best.keypoints[0], best.keypoints[2]
+    assert 40 < hip[0] < 140 and 200 < hip[1] < 330  # the left player's hips
+    assert shoulders[1] < hip[1]
+
+
+def test_cues_and_confirmation_find_both_players(opencv_doc_data: Path) -> None:
+    bgr = cv2.imread(str(opencv_doc_data / "basketball1.png"))
+    image = rgb(bgr)
+    cues = CueDetector()
+    confirmer = PersonConfirmer()
+    people = []
+    for cand in cues.propose(bgr, image):
+        body = confirmer.confirm(image, cand.roi)
+        if body is not None:
+            people.append(body.box())
+    assert any(b[0] < 60 and b[2] < 260 for b in people), people
+    assert any(b[0] > 350 for b in people), "the right player (facing away, cut by the edge)"
+    # a random wall region is not a person
+    assert confirmer.confirm(image, Roi(300.0, 200.0, 120.0)) is None
+    cues.close()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core", "--progress", "text", "detect", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_nobody_gives_an_empty_valid_file(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((240, 320, 3), 30 * i, np.uint8))
+    out = tmp_path / "k.npz"
+    result = _cli(str(folder), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "nobody found" in result.stderr
+    kp = load_keypoints(out)
+    assert kp.people == [] and kp.frame_index.tolist() == [0, 1, 2] and kp.image_size == (320, 240)
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    result = _cli(str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "k.npz"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "error:" in result.stderr
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((50, 50, 3), np.uint8))
+    result = _cli(str(image), "-o", str(tmp_path / "k.npz"), "--person", "1,2,3")
+    assert result.returncode == 2 and "X0,Y0,X1,Y1@FRAME" in result.stderr
+    assert not (tmp_path / "k.npz").exists()
