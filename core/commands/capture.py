@@ -1,0 +1,81 @@
+"""``python -m core capture INPUT -o motion.npz``: footage (or keypoints) -> SMPL-X motion file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import InputError
+from core.progress import Progress
+
+if TYPE_CHECKING:
+    from core.fit.body import FitOptions
+
+HELP = "detect people and fit SMPL-X pose, shape, placement and camera focal; write a motion file (.npz)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="video file, image, folder of images, or a keypoints .npz from 'detect'")
+    parser.add_argument("-o", "--output", required=True, help="motion file to write (.npz)")
+    cam = parser.add_argument_group("camera (default: focal estimated from the people's perspective)")
+    cam.add_argument("--focal-mm", type=float, default=None, help="lens focal length in mm")
+    cam.add_argument("--sensor-mm", type=float, default=None,
+                     help="sensor width in mm (with --focal-mm; default 36, full frame)")
+    cam.add_argument("--fov-deg", type=float, default=None, help="horizontal field of view in degrees")
+    parser.add_argument("--no-hands", action="store_true", help="no finger fitting (and no hand model)")
+    parser.add_argument("--no-face", action="store_true", help="no face mesh (jaw stays closed)")
+    parser.add_argument("--smoothing", type=float, default=1.0,
+                        help="temporal smoothing strength, 0 = off (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--start", type=int, default=0, help="first source frame (default 0)")
+    parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
+    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-people", type=int, default=None, help="track at most N people")
+    parser.add_argument("--person", action="append", default=[], metavar="X0,Y0,X1,Y1@FRAME",
+                        help="box around a person the detectors miss, on source frame FRAME (repeatable)")
+    parser.add_argument("--drop-id", type=int, action="append", default=[], metavar="ID",
+                        help="leave out the person with this track id (repeatable)")
+
+
+def fit_options_from_args(args: argparse.Namespace) -> "FitOptions":
+    """FitOptions from parsed arguments (the user's focal is resolved once the image width is known)."""
+    from core.fit.body import FitOptions
+
+    if args.smoothing < 0:
+        raise InputError(f"--smoothing must be 0 or more, got {args.smoothing}")
+    if (args.fov_deg is not None) and (args.focal_mm is not None or args.sensor_mm is not None):
+        raise InputError("give either --fov-deg or --focal-mm (with --sensor-mm), not both")
+    if args.sensor_mm is not None and args.focal_mm is None:
+        raise InputError("--sensor-mm needs --focal-mm")
+    from core.capture import resolve_device
+
+    return FitOptions(hands=not args.no_hands, face=not args.no_face, smoothing=args.smoothing,
+                      device=resolve_device(args.device))
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    from core.capture import UserCamera, capture, is_keypoints_file, write_result
+    from core.commands.detect import options_from_args
+    from core.fit.focal import user_focal
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".npz":
+        raise InputError(f"output {output} must end in .npz")
+    if not Path(args.input).exists():
+        raise InputError(f"{args.input}: no such file or folder")
+    options = fit_options_from_args(args)
+    camera = None
+    if args.fov_deg is not None or args.focal_mm is not None:
+        user_focal(1000.0, args.focal_mm, args.sensor_mm, args.fov_deg)  # clear errors before detection
+        camera = UserCamera(args.focal_mm, args.sensor_mm, args.fov_deg)
+    detect_options = None if is_keypoints_file(args.input) else options_from_args(args)
+    result = capture(args.input, options, progress, detect_options, start=args.start, end=args.end,
+                     stride=args.stride, camera=camera)
+    path = write_result(result, output, progress)
+    fit = result.fit
+    progress.done(str(path), frames=int(result.keypoints.num_frames), people=len(fit.people),
+                  person_ids=[p.track_id for p in fit.people], focal_px=fit.focal.focal_px,
+                  focal_std_px=fit.focal.std_px, focal_source=fit.focal.source,
+                  seconds={k: round(v, 3) for k, v in result.seconds.items()})
+    return 0

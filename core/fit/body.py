@@ -1,0 +1,469 @@
+"""Fitting SMPL-X pose, shape and placement to tracked landmarks: the optimisation.
+
+Per person, batched over all frames (torch, CPU or CUDA):
+
+1. **Lift** (no camera): global orientation (6D), 21 body joints, 2 x 15 finger joints
+   (axis-angle, offsets from the mean hand) and 10 betas shared by all frames are fitted
+   to MediaPipe's metric, hip-centred 3D landmarks (body and hands). The global
+   orientation starts from a per-frame Kabsch fit of the torso, so this is short.
+2. **Focal** (shared by everyone in the clip): see :mod:`core.fit.focal`.
+3. **Place**: the per-frame translation is solved linearly for that focal, then
+   everything is refined against the 2D landmarks under full perspective (robust,
+   confidence weighted), keeping the 3D landmarks as a softer term, with joint
+   limits, a pose prior, temporal smoothness, hand interpenetration and, in the
+   second half, foot contact on a ground plane fitted to the planted feet.
+
+Frames where a person is not seen carry no data term: they are bridged by the
+temporal terms (and flagged invalid beyond ``max_gap_s``). Nothing here produces
+NaN: non-finite inputs are zeroed with zero confidence in :mod:`core.fit.observations`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.fit import contact as contact_mod
+from core.fit import focal as focal_mod
+from core.fit import hands as hands_mod
+from core.fit import markers as markers_mod
+from core.fit import priors
+from core.fit.face import jaw_from_face
+from core.fit.observations import PersonObservations
+from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
+from models import kinematics as kin
+from models.body import BodyModel
+from models.skeleton import LEFT_WRIST, RIGHT_WRIST, joint_index
+
+ProgressFn = Callable[[int, str], None]
+
+
+@dataclass
+class FitOptions:
+    """Settings of the fit.
+
+    hands: fit the fingers (else they stay at the mean hand); face: jaw from face landmarks;
+    smoothing: temporal smoothing strength (0 = off, 1 = default);
+    focal: the user's focal (None = estimate); device: torch device;
+    lift_iterations / place_iterations: optimiser steps of the two stages;
+    max_gap_s: unseen spans up to this long are filled and marked valid.
+    """
+
+    hands: bool = True
+    face: bool = True
+    smoothing: float = 1.0
+    focal: focal_mod.FocalEstimate | None = None
+    device: str = "cpu"
+    lift_iterations: int = 60
+    place_iterations: int = 100
+    max_gap_s: float = 0.5
+    dtype: torch.dtype = torch.float32
+
+
+@dataclass
+class PersonFit:
+    """The fitted motion of one person (arrays of the motion file, T frames)."""
+
+    track_id: int
+    valid: np.ndarray            # (T,) bool
+    confidence: np.ndarray       # (T,) 0..1
+    betas: np.ndarray            # (10,)
+    global_orient: np.ndarray    # (T, 3)
+    body_pose: np.ndarray        # (T, 21, 3)
+    left_hand_pose: np.ndarray   # (T, 15, 3)
+    right_hand_pose: np.ndarray  # (T, 15, 3)
+    jaw_pose: np.ndarray         # (T, 3)
+    expression: np.ndarray       # (T, 10)
+    transl: np.ndarray           # (T, 3) metres, camera frame
+    joints: np.ndarray           # (T, 55, 3) metres, camera frame
+    hand_flips_repaired: int = 0
+
+
+@dataclass
+class ClipFit:
+    """Everyone in a clip plus the shared camera."""
+
+    people: list[PersonFit]
+    focal: focal_mod.FocalEstimate
+    center: np.ndarray                      # (2,) px
+    image_size: tuple[int, int]
+    ground: contact_mod.GroundPlane | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# weights of the terms (losses are means over frames of sums over points)
+# ---------------------------------------------------------------------------------------
+W_LIFT_3D = 1.0
+W_PLACE_3D = 0.3
+W_HAND_3D = 4.0
+W_2D = 1.0
+W_HAND_2D = 2.0
+ROBUST_SIGMA_M = 0.08        # Geman-McClure scale of 2D residuals, metres at the person
+HAND_ROBUST_SIGMA_M = 0.02
+W_PRIOR = 2e-3
+W_HAND_PRIOR = 2e-4
+W_LIMITS = 1.0
+W_BETAS = 2e-3
+W_SMOOTH = 20.0               # joint acceleration (camera frame), per unit smoothing
+W_SMOOTH_POSE = 0.05          # axis-angle acceleration
+W_CONTACT = 20.0
+W_PENETRATION = 200.0
+
+
+def _gmof(sq: Tensor, sigma: float) -> Tensor:
+    """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2)."""
+    s2 = sigma * sigma
+    return s2 * sq / (s2 + sq)
+
+
+def _kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Rotations R (T, 3, 3) minimising sum w ||R s - t||^2 for centred-by-weight point sets.
+
+    source (N, 3) model points; target (T, N, 3); weights (T, N)."""
+    w = weights[..., None]
+    wsum = np.clip(weights.sum(1)[:, None, None], 1e-9, None)
+    sc = source[None] - (w * source[None]).sum(1, keepdims=True) / wsum
+    tc = target - (w * target).sum(1, keepdims=True) / wsum
+    h = np.einsum("tni,tnj->tij", w * sc, tc)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", vt, u)))
+    d = np.where(d == 0, 1.0, d)
+    diag = np.zeros((len(d), 3, 3))
+    diag[:, 0, 0] = 1
+    diag[:, 1, 1] = 1
+    diag[:, 2, 2] = d
+    return np.einsum("tji,tjk,tlk->til", vt, diag, u)
+
+
+class _Person:
+    """Tensors and parameters of one person's problem."""
+
+    def __init__(self, obs: PersonObservations, model: BodyModel, options: FitOptions, fps: float) -> None:
+        self.obs = obs
+        self.model = model
+        self.options = options
+        dev, dt = torch.device(options.device), options.dtype
+        self.dev, self.dt = dev, dt
+        self.T = obs.num_frames
+        self.parents = np.asarray(model._parents_list)
+        self.seen = obs.valid.copy()
+        max_gap = max(1, int(round(options.max_gap_s * fps)))
+        self.valid = self.seen | _short_gaps(self.seen, max_gap)
+        self.body_markers = markers_mod.pose_markers()
+        self.hand_markers = [markers_mod.hand_markers("left"), markers_mod.hand_markers("right")]
+
+        def t(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.asarray(a, np.float32), device=dev, dtype=dt)
+
+        w_body = obs.body_conf * self.body_markers.weights[None]
+        self.w_body = t(w_body)
+        self.body_2d = t(obs.body_2d)
+        hips = obs.body_3d[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdims=True)
+        self.body_3d = t(obs.body_3d - hips)
+        hand_conf = obs.hand_conf if options.hands else np.zeros_like(obs.hand_conf)
+        self.w_hand = t(hand_conf)                                           # (2, T, 21)
+        self.hand_2d = t(obs.hand_2d)
+        self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
+        self.frame_w = t(self.seen.astype(np.float32))
+        self.smooth = max(options.smoothing, 0.0)
+        self.limits_body = t(priors.body_limits())
+        self.limits_hand = [t(priors.hand_limits("left")), t(priors.hand_limits("right"))]
+        self.prior_w = t(priors.POSE_PRIOR_WEIGHTS)
+        self.hand_mean = model.hand_mean.to(dev, dt)
+        self.radii = t(hands_mod.hand_sphere_radii())
+        self.torso_idx = hands_mod.torso_joint_indices()
+        self.torso_radii = t(np.array([r for _, r in hands_mod.TORSO_SPHERES], np.float32))
+        self.foot_idx = [list(markers_mod.FOOT_LANDMARKS["left"]), list(markers_mod.FOOT_LANDMARKS["right"])]
+        self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
+                     else np.zeros((self.T, 3), np.float32))
+        self._init_params()
+        self.focal = 1.0
+        self.center = torch.zeros(2, device=dev, dtype=dt)
+        self.planted: Tensor | None = None
+        self.ground: tuple[Tensor, float] | None = None
+
+    # -- parameters -------------------------------------------------------------------
+    def _init_params(self) -> None:
+        dev, dt, T = self.dev, self.dt, self.T
+        with torch.no_grad():
+            rest = self.model.rest_joints(torch.zeros(1, 10, device=dev, dtype=dt).to(self.model.device))[0]
+        rest = rest.to(dev, dt).cpu().numpy()
+        torso = [11, 12, 23, 24]
+        src = rest[self.body_markers.joints[torso]] + self.body_markers.offsets[torso]
+        target = fill_gaps(self.obs.body_3d[:, torso], self.seen)
+        w = np.where(self.seen[:, None], np.clip(self.obs.body_conf[:, torso], 0.05, 1.0), 1.0)
+        if self.seen.any():
+            rot = _kabsch(src, target, w)
+        else:  # nothing seen: upright, facing the camera
+            rot = np.broadcast_to(np.diag([1.0, -1.0, -1.0]), (T, 3, 3)).copy()
+        self.go6 = torch.nn.Parameter(kin.matrix_to_rotation_6d(torch.as_tensor(rot, dtype=dt)).to(dev))
+        self.body = torch.nn.Parameter(torch.zeros(T, 21, 3, device=dev, dtype=dt))
+        self.hands = torch.nn.Parameter(torch.zeros(2, T, 15, 3, device=dev, dtype=dt))
+        self.betas = torch.nn.Parameter(torch.zeros(10, device=dev, dtype=dt))
+        self.transl = torch.nn.Parameter(torch.zeros(T, 3, device=dev, dtype=dt))
+
+    # -- model evaluation ---------------------------------------------------------------
+    def forward(self, with_transl: bool) -> dict[str, Tensor]:
+        """Joints, markers and world rotations for the current parameters (camera frame if
+        ``with_transl``, else about the model origin)."""
+        T = self.T
+        rest = self.model.rest_joints(self.betas[None].to(self.model.device)).to(self.dev)[0]
+        rot_go = kin.rotation_6d_to_matrix(self.go6)[:, None]
+        zeros_eye = torch.zeros(T, 2, 3, device=self.dev, dtype=self.dt)
+        local = torch.cat((self.body, self.jaw[:, None], zeros_eye,
+                           self.hands[0] + self.hand_mean[:15], self.hands[1] + self.hand_mean[15:]), 1)
+        rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
+        joints, transforms = kin.forward_kinematics(rotations, rest, self.model._parents_list,
+                                                    self.transl if with_transl else None)
+        world_rot = transforms[..., :3, :3]
+        body_m = markers_mod.marker_positions(self.body_markers, world_rot, joints, rest, self.parents)
+        hand_m = torch.stack([markers_mod.marker_positions(hm, world_rot, joints, rest, self.parents)
+                              for hm in self.hand_markers])                     # (2, T, 21, 3)
+        return {"joints": joints, "rot": world_rot, "body": body_m, "hands": hand_m, "rest": rest}
+
+    # -- loss terms ----------------------------------------------------------------------
+    def _regularisers(self, out: dict[str, Tensor]) -> Tensor:
+        T = self.T
+        loss = W_PRIOR * priors.pose_prior(self.body, self.prior_w) / T
+        loss = loss + W_LIMITS * priors.limit_penalty(self.body, self.limits_body) / T
+        for side in range(2):
+            absolute = self.hands[side] + self.hand_mean[15 * side:15 * side + 15]
+            loss = loss + W_LIMITS * priors.limit_penalty(absolute, self.limits_hand[side]) / T
+            loss = loss + W_HAND_PRIOR * (self.hands[side] ** 2).sum() / T
+        loss = loss + W_BETAS * (self.betas**2).sum()
+        if T >= 3 and self.smooth > 0:
+            pose = torch.cat((self.body, self.hands[0], self.hands[1]), 1)
+            acc_pose = pose[2:] - 2 * pose[1:-1] + pose[:-2]
+            loss = loss + self.smooth * W_SMOOTH_POSE * (acc_pose**2).sum() / T
+            g = kin.rotation_6d_to_matrix(self.go6)
+            acc_go = g[2:] - 2 * g[1:-1] + g[:-2]
+            loss = loss + self.smooth * W_SMOOTH_POSE * 10 * (acc_go**2).sum() / T
+        return loss
+
+    def lift_loss(self) -> Tensor:
+        out = self.forward(with_transl=False)
+        T = self.T
+        body = out["body"]
+        hip = body[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdim=True)
+        res = ((body - hip) - self.body_3d) ** 2
+        loss = W_LIFT_3D * (self.w_body[..., None] * res).sum() / T
+        loss = loss + self._hand_3d_loss(out)
+        return loss + self._regularisers(out)
+
+    def _hand_3d_loss(self, out: dict[str, Tensor]) -> Tensor:
+        hands = out["hands"]
+        rel = hands - hands[:, :, :1]
+        res = (rel - self.hand_3d) ** 2
+        return W_HAND_3D * (self.w_hand[..., None] * res).sum() / self.T
+
+    def place_loss(self) -> Tensor:
+        out = self.forward(with_transl=True)
+        T = self.T
+        body = out["body"]
+        depth = body[..., 2].detach().clamp(min=0.1)                       # (T, M)
+        proj = self.focal * body[..., :2] / body[..., 2:3].clamp(min=0.05) + self.center
+        sq = (((proj - self.body_2d) * depth[..., None] / self.focal) ** 2).sum(-1)
+        loss = W_2D * (self.w_body * _gmof(sq, ROBUST_SIGMA_M)).sum() / T
+        hip = body[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdim=True)
+        loss = loss + W_PLACE_3D * (self.w_body[..., None] * ((body - hip) - self.body_3d) ** 2).sum() / T
+        hands = out["hands"]
+        hdepth = hands[..., 2].detach().clamp(min=0.1)
+        hproj = self.focal * hands[..., :2] / hands[..., 2:3].clamp(min=0.05) + self.center
+        hsq = (((hproj - self.hand_2d) * hdepth[..., None] / self.focal) ** 2).sum(-1)
+        loss = loss + W_HAND_2D * (self.w_hand * _gmof(hsq, HAND_ROBUST_SIGMA_M)).sum() / T
+        loss = loss + W_PLACE_3D * self._hand_3d_loss(out)
+        joints = out["joints"]
+        if T >= 3 and self.smooth > 0:
+            acc = joints[2:] - 2 * joints[1:-1] + joints[:-2]
+            loss = loss + self.smooth * W_SMOOTH * (acc**2).sum() / T
+        if self.options.hands:
+            torso = joints[:, self.torso_idx]
+            loss = loss + W_PENETRATION * hands_mod.penetration_loss(
+                hands[0], hands[1], self.radii, torso, self.torso_radii) / T
+        if self.planted is not None and self.ground is not None:
+            feet = torch.stack([body[:, idx] for idx in self.foot_idx], 1)      # (T, 2, 3, 3)
+            normal, offset = self.ground
+            loss = loss + W_CONTACT * contact_mod.contact_loss(feet, self.planted, normal, offset) / T
+        return loss + self._regularisers(out)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def markers_np(self, with_transl: bool) -> np.ndarray:
+        with torch.no_grad():
+            return self.forward(with_transl)["body"].cpu().numpy().astype(np.float64)
+
+    def set_translation(self, focal: float, center: np.ndarray) -> None:
+        """Solve the per-frame translation linearly for the current pose and focal."""
+        pts = self.markers_np(with_transl=False)
+        w = (self.w_body.cpu().numpy()).astype(np.float64)
+        t = focal_mod.solve_translation(pts, self.obs.body_2d, w, focal, center)
+        ok = np.isfinite(t).all(1) & (t[:, 2] > 0.2)
+        if ok.any():
+            t = fill_gaps(np.where(ok[:, None], t, 0.0), ok)
+        else:
+            t = np.tile([0.0, 0.0, 3.0], (self.T, 1))
+        with torch.no_grad():
+            self.transl.copy_(torch.as_tensor(t, dtype=self.dt))
+
+    def update_contacts(self, fps: float) -> contact_mod.GroundPlane | None:
+        with torch.no_grad():
+            out = self.forward(with_transl=True)
+            feet = torch.stack([out["body"][:, idx] for idx in self.foot_idx], 1).cpu().numpy()
+            up = (out["rot"][:, 0, :, 1]).cpu().numpy()                      # model +y in camera
+        seen = self.seen
+        if seen.sum() < 3:
+            return None
+        low = feet[seen].reshape(-1, 3, 3)
+        sole = low[np.arange(len(low)), np.argmax(low[..., 1], axis=1)]     # lowest = largest y
+        ground = contact_mod.fit_ground_plane(sole.reshape(seen.sum(), 2, 3), up[seen].mean(0))
+        sole_all = feet[np.arange(self.T)[:, None], np.arange(2)[None], np.argmax(feet[..., 1], -1)]
+        planted = contact_mod.detect_planted(sole_all, ground, fps) & seen[:, None]
+        self.planted = torch.as_tensor(planted.astype(np.float32), device=self.dev, dtype=self.dt)
+        self.ground = (torch.as_tensor(ground.normal, device=self.dev, dtype=self.dt), float(ground.offset))
+        return ground
+
+
+def _short_gaps(seen: np.ndarray, max_len: int) -> np.ndarray:
+    """(T,) -> (T,) True on unseen spans of at most ``max_len`` frames between seen frames."""
+    out = np.zeros_like(seen)
+    for a, b in hands_mod.dropout_spans(seen, max_len):
+        out[a:b] = True
+    return out
+
+
+def _optimise(person: _Person, loss_fn: Callable[[], Tensor], params: list[Tensor], lrs: list[float],
+              steps: int, hook: Callable[[int], None] | None = None) -> float:
+    opt = torch.optim.Adam([{"params": [p], "lr": lr} for p, lr in zip(params, lrs, strict=True)])
+    loss_value = math.inf
+    for step in range(steps):
+        if hook is not None:
+            hook(step)
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        if not torch.isfinite(loss):
+            break
+        loss.backward()
+        for p in params:
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
+        opt.step()
+        loss_value = float(loss.detach())
+    return loss_value
+
+
+def fit_clip(observations: list[PersonObservations], image_size: tuple[int, int], fps: float,
+             model: BodyModel, options: FitOptions | None = None,
+             progress: ProgressFn | None = None) -> ClipFit:
+    """Fit everyone in a clip.
+
+    Args:
+        observations: one per tracked person (all with the same T).
+        image_size: (W, H) px.
+        fps: frames per second of the rows.
+        model: the body model (its device is used for rest joints).
+        options: settings (defaults: estimate focal, hands and face on, smoothing 1).
+        progress: called with (people done, message).
+
+    Returns: the fitted people and camera.
+    """
+    options = options or FitOptions()
+    torch.manual_seed(0)
+    seconds: dict[str, float] = {}
+    center = np.array(image_size, np.float64) / 2.0
+    start = time.perf_counter()
+    people: list[_Person] = []
+    flips: list[int] = []
+    for i, obs in enumerate(observations):
+        if options.hands:
+            obs, n = hands_mod.repair_hand_flips(obs)
+        else:
+            n = 0
+        flips.append(n)
+        person = _Person(obs, model, options, fps)
+        _optimise(person, person.lift_loss, [person.go6, person.body, person.hands, person.betas],
+                  [0.03, 0.05, 0.05, 0.05], options.lift_iterations)
+        people.append(person)
+        if progress:
+            progress(i, f"lifted person {obs.track_id}")
+    seconds["lift"] = time.perf_counter() - start
+
+    t0 = time.perf_counter()
+    focal = options.focal or _estimate_focal(people, image_size)
+    seconds["focal"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ground = None
+    for i, person in enumerate(people):
+        person.focal = focal.focal_px
+        person.center = torch.as_tensor(center, device=person.dev, dtype=person.dt)
+        person.set_translation(focal.focal_px, center)
+        half = options.place_iterations // 2
+
+        def hook(step: int, person: _Person = person) -> None:
+            nonlocal ground
+            if step == half:
+                ground = person.update_contacts(fps) or ground
+
+        _optimise(person, person.place_loss,
+                  [person.go6, person.body, person.hands, person.betas, person.transl],
+                  [0.01, 0.02, 0.03, 0.01, 0.01], options.place_iterations, hook)
+        if progress:
+            progress(len(people) + i, f"placed person {person.obs.track_id}")
+    seconds["place"] = time.perf_counter() - t0
+    fits = [_export(person, flips[i], fps) for i, person in enumerate(people)]
+    return ClipFit(people=fits, focal=focal, center=center, image_size=tuple(image_size), ground=ground,
+                   seconds=seconds)
+
+
+def _estimate_focal(people: list[_Person], image_size: tuple[int, int]) -> focal_mod.FocalEstimate:
+    bodies = []
+    for person in people:
+        pts = person.markers_np(with_transl=False)
+        w = person.w_body.cpu().numpy().astype(np.float64)
+        bodies.append((pts[person.seen], person.obs.body_2d[person.seen].astype(np.float64), w[person.seen]))
+    return focal_mod.estimate_focal(bodies, image_size)
+
+
+def _export(person: _Person, flips: int, fps: float) -> PersonFit:
+    """Parameters to numpy, with the user's smoothing applied rotation-aware (zero phase)."""
+    with torch.no_grad():
+        go = kin.matrix_to_axis_angle(kin.rotation_6d_to_matrix(person.go6)).cpu().numpy()
+        body = person.body.cpu().numpy()
+        hands = person.hands.cpu().numpy()
+        transl = person.transl.cpu().numpy()
+        betas = person.betas.cpu().numpy()
+    sigma = 0.5 * person.smooth * fps / 30.0
+    rot = smooth_rotations(np.concatenate((go[:, None], body), 1), sigma)
+    go, body = rot[:, 0], rot[:, 1:]
+    lh = smooth_positions(hands[0], sigma)
+    rh = smooth_positions(hands[1], sigma)
+    transl = smooth_positions(transl, sigma)
+    model = person.model
+    with torch.no_grad():
+        def t(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.asarray(a, np.float32), device=model.device)
+        T = person.T
+        out = model(t(np.broadcast_to(betas, (T, 10))), t(go), t(body), t(lh), t(rh),
+                    person.jaw.to(model.device), t(transl))
+        joints = out.joints.cpu().numpy()
+    conf = (person.obs.body_conf * person.body_markers.weights).sum(1) / person.body_markers.weights.sum()
+    conf = np.where(person.valid, np.clip(conf, 0.0, 1.0), 0.0).astype(np.float32)
+    arrays = [go, body, lh, rh, transl, joints]
+    if not all(np.isfinite(a).all() for a in arrays):  # last line of defence: never NaN
+        go, body, lh, rh, transl, joints = (np.nan_to_num(a) for a in arrays)
+    return PersonFit(
+        track_id=person.obs.track_id, valid=person.valid.copy(), confidence=conf,
+        betas=betas.astype(np.float32), global_orient=go.astype(np.float32),
+        body_pose=body.astype(np.float32), left_hand_pose=lh.astype(np.float32),
+        right_hand_pose=rh.astype(np.float32), jaw_pose=person.jaw.cpu().numpy().astype(np.float32),
+        expression=np.zeros((person.T, 10), np.float32), transl=transl.astype(np.float32),
+        joints=joints.astype(np.float32), hand_flips_repaired=flips)
+
+
+__all__ = ["ClipFit", "FitOptions", "PersonFit", "fit_clip", "LEFT_WRIST", "RIGHT_WRIST", "joint_index"]

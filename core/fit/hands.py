@@ -1,0 +1,117 @@
+"""Interacting hands: left/right consistency, dropout spans, interpenetration.
+
+* Flips: the hand detector may put a hand on the wrong side. Each frame the
+  assignment of the two detected hands to the two body wrists (the arm chain) is
+  checked against the swapped one; where the body wrists are unsure the previous
+  frame decides (continuity over time).
+* Dropouts: short spans without a hand are bridged by the fitter's temporal terms
+  (and the initial guess interpolates across them); :func:`dropout_spans` lists them.
+* Penetration: hand joints are spheres; spheres of the two hands (and hand vs
+  torso) must not overlap more than touching.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.fit.observations import PersonObservations
+from models.skeleton import joint_index
+
+FINGER_RADIUS_M = 0.009
+PALM_RADIUS_M = 0.03
+TORSO_SPHERES: tuple[tuple[str, float], ...] = (
+    ("pelvis", 0.11), ("spine1", 0.11), ("spine2", 0.12), ("spine3", 0.12), ("head", 0.09))
+"""(joint, radius m) spheres a hand must stay out of."""
+
+_L_WRIST_LM, _R_WRIST_LM = 15, 16
+
+
+def repair_hand_flips(obs: PersonObservations, min_conf: float = 0.3) -> tuple[PersonObservations, int]:
+    """Swap hands assigned to the wrong side.
+
+    Returns: (repaired copy, number of frames changed).
+    """
+    h2, h3, hc = obs.hand_2d.copy(), obs.hand_3d.copy(), obs.hand_conf.copy()
+    present = hc.max(-1) > 0                                        # (2, T)
+    wrists = obs.body_2d[:, [_L_WRIST_LM, _R_WRIST_LM]]             # (T, 2, 2)
+    wconf = obs.body_conf[:, [_L_WRIST_LM, _R_WRIST_LM]]            # (T, 2)
+    changed = 0
+    last = np.full((2, 2), np.nan)                                  # last seen hand wrist px per side
+    for t in range(obs.num_frames):
+        hw = h2[:, t, 0]                                            # (2, 2) detected hand wrists
+        if wconf[t].min() >= min_conf:
+            anchor = wrists[t]
+        elif np.isfinite(last).all():
+            anchor = last
+        else:
+            anchor = None
+        if anchor is not None and present[:, t].any():
+            def cost(order: tuple[int, int]) -> float:
+                return sum(float(np.linalg.norm(hw[src] - anchor[dst]))
+                           for dst, src in enumerate(order) if present[src, t])
+            keep, swap = cost((0, 1)), cost((1, 0))
+            if present[:, t].all():
+                do_swap = swap < 0.5 * keep
+            else:  # a single hand: move it if it sits clearly at the other wrist
+                do_swap = swap < 0.5 * keep
+            if do_swap:
+                for arr in (h2, h3, hc):
+                    arr[:, t] = arr[::-1, t].copy()
+                present[:, t] = present[::-1, t]
+                changed += 1
+        for side in range(2):
+            if present[side, t]:
+                last[side] = h2[side, t, 0]
+            elif wconf[t, side] >= min_conf:
+                last[side] = wrists[t, side]
+    from dataclasses import replace
+    return replace(obs, hand_2d=h2, hand_3d=h3, hand_conf=hc), changed
+
+
+def dropout_spans(present: np.ndarray, max_len: int) -> list[tuple[int, int]]:
+    """(T,) bool -> [(start, stop)] spans of missing frames at most ``max_len`` long with the
+    hand seen on both sides (the spans the fitter bridges smoothly)."""
+    spans, t, n = [], 0, len(present)
+    while t < n:
+        if present[t]:
+            t += 1
+            continue
+        start = t
+        while t < n and not present[t]:
+            t += 1
+        if start > 0 and t < n and t - start <= max_len:
+            spans.append((start, t))
+    return spans
+
+
+def hand_sphere_radii() -> np.ndarray:
+    """(21,) sphere radius per hand marker (MediaPipe hand order): palm-ish wrist, fingers."""
+    r = np.full(21, FINGER_RADIUS_M, np.float32)
+    r[0] = PALM_RADIUS_M
+    return r
+
+
+def penetration_loss(left: Tensor, right: Tensor, radii: Tensor, torso: Tensor | None = None,
+                     torso_radii: Tensor | None = None) -> Tensor:
+    """Overlap of hand spheres.
+
+    Args:
+        left, right: (T, K, 3) hand marker positions (metres); radii: (K,).
+        torso: (T, S, 3) torso sphere centres; torso_radii: (S,).
+
+    Returns: scalar sum of squared overlaps (metres^2).
+    """
+    d = torch.cdist(left, right)                                    # (T, K, K)
+    loss = (torch.relu(radii[:, None] + radii[None, :] - d) ** 2).sum()
+    if torso is not None and torso_radii is not None:
+        for hand in (left, right):
+            dt = torch.cdist(hand[:, 1:], torso)                      # wrists excluded: they may rest
+            loss = loss + (torch.relu(torso_radii[None, None] + radii[1:, None] - dt) ** 2).sum()
+    return loss
+
+
+def torso_joint_indices() -> list[int]:
+    """Joint indices of :data:`TORSO_SPHERES`."""
+    return [joint_index(name) for name, _ in TORSO_SPHERES]

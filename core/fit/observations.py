@@ -1,0 +1,92 @@
+"""What the fitter sees of one tracked person: landmarks, confidences, validity.
+
+Built from the arrays of a ``video-mocap-keypoints/1`` file (docs/formats.md).
+Everything is numpy float32; unknown values are 0 with confidence 0, and any
+non-finite value that slipped through is zeroed with its confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+
+@dataclass
+class PersonObservations:
+    """Landmarks of one person over T frames.
+
+    Attributes:
+        track_id: stable id of the track.
+        valid: (T,) bool, the person was tracked in the frame.
+        body_2d: (T, 33, 2) px; body_3d: (T, 33, 3) m (hip-centred, camera-aligned axes);
+        body_conf: (T, 33) 0..1.
+        hand_2d: (2, T, 21, 2) px, [left, right] anatomical hands; hand_3d: (2, T, 21, 3) m;
+        hand_conf: (2, T, 21).
+        face_2d: (T, 468, 3) px (x, y, relative z) or None; face_conf: (T,).
+    """
+
+    track_id: int
+    valid: np.ndarray
+    body_2d: np.ndarray
+    body_3d: np.ndarray
+    body_conf: np.ndarray
+    hand_2d: np.ndarray
+    hand_3d: np.ndarray
+    hand_conf: np.ndarray
+    face_2d: np.ndarray | None = None
+    face_conf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.valid.shape[0])
+
+    def sanitized(self) -> PersonObservations:
+        """A copy with non-finite values zeroed (and their confidence set to 0)."""
+        def clean(points: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            points = np.asarray(points, np.float32)
+            bad = ~np.isfinite(points).all(-1)
+            conf = np.where(bad | ~np.isfinite(conf), 0.0, np.clip(conf, 0.0, 1.0)).astype(np.float32)
+            return np.where(bad[..., None], 0.0, points).astype(np.float32), conf
+
+        b2, bc = clean(self.body_2d, self.body_conf)
+        b3, bc3 = clean(self.body_3d, bc)
+        h2, hc = clean(self.hand_2d, self.hand_conf)
+        h3, hc3 = clean(self.hand_3d, hc)
+        bc = np.minimum(bc, bc3)
+        hc = np.minimum(hc, hc3)
+        valid = np.asarray(self.valid, bool) & (bc.sum(-1) > 0)
+        bc = bc * valid[:, None]
+        face, fconf = self.face_2d, self.face_conf
+        if face is not None:
+            face = np.asarray(face, np.float32)
+            bad = ~np.isfinite(face).all(axis=(-1, -2))
+            face = np.where(np.isfinite(face), face, 0.0).astype(np.float32)
+            fconf = np.where(bad | ~valid, 0.0, np.nan_to_num(np.asarray(fconf, np.float32)))
+        return replace(self, valid=valid, body_2d=b2, body_3d=b3, body_conf=bc, hand_2d=h2,
+                       hand_3d=h3, hand_conf=hc, face_2d=face,
+                       face_conf=np.asarray(fconf, np.float32))
+
+
+def observations_from_keypoints(arrays: Mapping[str, np.ndarray], index: int) -> PersonObservations:
+    """Person ``index`` (position in ``person_ids``) of a keypoints file's arrays."""
+    p = f"p{index}/"
+    valid = np.asarray(arrays[p + "valid"], bool)
+    num = valid.shape[0]
+
+    def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        if p + key in arrays:
+            return np.asarray(arrays[p + key], np.float32)
+        return np.zeros((num, *shape), np.float32)
+
+    hand_2d = np.stack([get("left_hand_2d", (21, 2)), get("right_hand_2d", (21, 2))])
+    hand_3d = np.stack([get("left_hand_3d", (21, 3)), get("right_hand_3d", (21, 3))])
+    hand_conf = np.stack([get("left_hand_conf", (21,)), get("right_hand_conf", (21,))])
+    face = np.asarray(arrays[p + "face_2d"], np.float32) if p + "face_2d" in arrays else None
+    obs = PersonObservations(
+        track_id=int(np.asarray(arrays["person_ids"])[index]), valid=valid,
+        body_2d=get("body_2d", (33, 2)), body_3d=get("body_3d", (33, 3)),
+        body_conf=get("body_conf", (33,)), hand_2d=hand_2d, hand_3d=hand_3d, hand_conf=hand_conf,
+        face_2d=face, face_conf=get("face_conf", ()))
+    return obs.sanitized()
