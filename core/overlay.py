@@ -1,0 +1,288 @@
+"""Drawing results over footage: ids, boxes, body skeletons, hands and face points.
+
+Two sources of drawings, one interface (:class:`OverlaySource`):
+
+* :class:`KeypointsOverlay`: a keypoints file (``video-mocap-keypoints/1``): boxes, MediaPipe
+  body skeletons (33 landmarks), both hands (21 each) and face-mesh points (drawn lightly).
+* :class:`MotionOverlay`: a motion file (``video-mocap-motion/1``): the SMPL-X (or MANO)
+  joints from forward kinematics (``models.kinematics.forward_kinematics_np``) in the camera
+  frame, projected with the file's pinhole camera (fx, fy, cx, cy) and drawn as a skeleton.
+
+Everything is in pixels of the full frame (x right, y down). Drawing modifies the image in
+place; the (H, W, 3) uint8 BGR layout is the one :mod:`core.footage` delivers.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from core.errors import InputError
+from core.keypoints_file import Keypoints, load_keypoints
+
+KEYPOINTS_FORMAT = "video-mocap-keypoints/1"
+MOTION_FORMAT = "video-mocap-motion/1"
+MIN_BODY_CONF = 0.3
+"""Body landmarks below this confidence (visibility x presence) are not drawn."""
+
+
+def _connections() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """MediaPipe's own body (33) and hand (21) landmark topology."""
+    from mediapipe.python.solutions import hands_connections, pose_connections
+
+    return sorted(pose_connections.POSE_CONNECTIONS), sorted(hands_connections.HAND_CONNECTIONS)
+
+
+BODY_EDGES, HAND_EDGES = _connections()
+
+
+def person_color(person_id: int) -> tuple[int, int, int]:
+    """A bright BGR colour per track id, stable across runs and well spread for small ids."""
+    hue = (int(person_id) * 0.618033988749895 + 0.05) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def _shade(color: tuple[int, int, int], towards: int, amount: float) -> tuple[int, int, int]:
+    return tuple(int(round(c + (towards - c) * amount)) for c in color)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Style:
+    """Line widths and sizes for one image size (thicker on bigger frames)."""
+
+    line: int
+    thin: int
+    point: int
+    font_scale: float
+
+    @classmethod
+    def for_size(cls, width: int, height: int) -> Style:
+        unit = max(min(width, height) / 480.0, 0.25)
+        return cls(line=max(2, round(2 * unit)), thin=max(1, round(unit)), point=max(2, round(3 * unit)),
+                   font_scale=max(0.35, 0.6 * unit))
+
+
+def _fixed(points: np.ndarray) -> np.ndarray:
+    """(N, 2) float px -> (N, 2) int32, clipped to a range cv2's drawing accepts."""
+    return np.clip(np.nan_to_num(points), -1e5, 1e5).round().astype(np.int32)
+
+
+def draw_edges(image: np.ndarray, points: np.ndarray, edges: Sequence[tuple[int, int]], visible: np.ndarray,
+               color: tuple[int, int, int], thickness: int, point_radius: int = 0) -> None:
+    """Draw the edges between visible points (and the points themselves when ``point_radius`` > 0).
+
+    Args:
+        image: (H, W, 3) uint8 BGR, modified in place.
+        points: (N, 2) px.
+        edges: pairs of indices into ``points``.
+        visible: (N,) bool.
+    """
+    pts = _fixed(points)
+    lines = [np.stack((pts[a], pts[b])) for a, b in edges if visible[a] and visible[b]]
+    if lines:
+        cv2.polylines(image, lines, False, color, thickness, cv2.LINE_AA)
+    if point_radius > 0:
+        for x, y in pts[visible]:
+            cv2.circle(image, (int(x), int(y)), point_radius, color, -1, cv2.LINE_AA)
+
+
+def draw_label(image: np.ndarray, text: str, corner: tuple[float, float], color: tuple[int, int, int],
+               style: Style) -> None:
+    """Text on a filled box of ``color`` with its bottom-left at ``corner`` (kept inside the frame)."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (w, h), base = cv2.getTextSize(text, font, style.font_scale, style.thin)
+    x = int(np.clip(corner[0], 0, max(0, image.shape[1] - w - 4)))
+    y = int(np.clip(corner[1], h + base + 4, image.shape[0]))
+    cv2.rectangle(image, (x, y - h - base - 4), (x + w + 4, y), color, -1)
+    cv2.putText(image, text, (x + 2, y - base - 2), font, style.font_scale, (0, 0, 0), style.thin, cv2.LINE_AA)
+
+
+def draw_points_lightly(image: np.ndarray, points: np.ndarray, color: tuple[int, int, int],
+                        alpha: float = 0.45) -> None:
+    """Single-pixel points blended at ``alpha`` (for the dense face mesh). points: (N, 2) px."""
+    pts = _fixed(points)
+    h, w = image.shape[:2]
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    xs, ys = pts[inside, 0], pts[inside, 1]
+    blended = image[ys, xs].astype(np.float32) * (1 - alpha) + np.asarray(color, np.float32) * alpha
+    image[ys, xs] = blended.astype(np.uint8)
+
+
+class OverlaySource(Protocol):
+    """What can be drawn over footage, row by row."""
+
+    frame_index: np.ndarray
+    """(T,) source frame number of each row."""
+    image_size: tuple[int, int]
+    """(W, H) px of the footage the file was made from."""
+    fps: float
+
+    def draw(self, image: np.ndarray, row: int) -> None:
+        """Draw row ``row`` onto ``image`` ((H, W, 3) uint8 BGR, in place)."""
+        ...
+
+
+class KeypointsOverlay:
+    """Draws a keypoints file: per person a box with ``id N``, the body skeleton, both hands
+    (left a lighter, right a darker shade of the person's colour) and the face points."""
+
+    def __init__(self, keypoints: Keypoints) -> None:
+        self.keypoints = keypoints
+        self.frame_index = np.asarray(keypoints.frame_index, dtype=np.int64)
+        self.image_size = (int(keypoints.image_size[0]), int(keypoints.image_size[1]))
+        self.fps = float(keypoints.fps)
+        self.style = Style.for_size(*self.image_size)
+
+    def draw(self, image: np.ndarray, row: int) -> None:
+        s = self.style
+        for person in self.keypoints.people:
+            if not person.valid[row]:
+                continue
+            color = person_color(person.id)
+            if person.face_conf[row] > 0:
+                draw_points_lightly(image, person.face_2d[row, :, :2], _shade(color, 255, 0.5))
+            body_visible = person.body_conf[row] >= MIN_BODY_CONF
+            draw_edges(image, person.body_2d[row], BODY_EDGES, body_visible, color, s.line, s.point)
+            for points, conf, shade in ((person.left_hand_2d, person.left_hand_conf, 255),
+                                        (person.right_hand_2d, person.right_hand_conf, 0)):
+                visible = conf[row] > 0
+                if visible.any():
+                    draw_edges(image, points[row], HAND_EDGES, visible, _shade(color, shade, 0.35),
+                               s.thin, max(1, s.point - 1))
+            x0, y0, x1, y1 = person.box[row]
+            if x1 > x0 and y1 > y0:
+                cv2.rectangle(image, (int(x0), int(y0)), (int(x1), int(y1)), color, s.thin, cv2.LINE_AA)
+            draw_label(image, f"id {person.id}", (x0, y0), color, s)
+
+
+def project(points_cam: np.ndarray, focal: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection of camera-frame points (OpenCV: x right, y down, z forward).
+
+    Args:
+        points_cam: (..., 3) metres.
+        focal: (2,) fx, fy px. center: (2,) cx, cy px.
+
+    Returns:
+        (..., 2) px and (...,) bool in front of the camera (z > 1 cm).
+    """
+    z = points_cam[..., 2]
+    front = z > 0.01
+    safe = np.where(front, z, 1.0)
+    uv = points_cam[..., :2] / safe[..., None] * np.asarray(focal) + np.asarray(center)
+    return uv, front
+
+
+class MotionOverlay:
+    """Draws a motion file: each person's skeleton from forward kinematics, projected with the
+    file's camera, plus an ``id N`` label at the head (body) or wrist (hands-only files)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], path: str) -> None:
+        from models.kinematics import axis_angle_to_matrix_np, forward_kinematics_np
+
+        self.path = path
+        self.frame_index = _get(arrays, path, "frame_index").astype(np.int64).reshape(-1)
+        size = _get(arrays, path, "image_size").astype(np.int64).reshape(-1)
+        if size.shape != (2,) or size.min() < 1:
+            raise InputError(f"{path}: image_size must be two positive numbers, got {size.tolist()}")
+        self.image_size = (int(size[0]), int(size[1]))
+        self.fps = float(_get(arrays, path, "fps"))
+        self.focal = _get(arrays, path, "camera_focal_px").astype(np.float64).reshape(-1)
+        self.center = _get(arrays, path, "camera_center_px").astype(np.float64).reshape(-1)
+        if self.focal.shape != (2,) or self.center.shape != (2,) or not np.all(self.focal > 0):
+            raise InputError(f"{path}: camera_focal_px and camera_center_px must be (2,) with fx, fy > 0")
+        self.parents = [int(p) for p in _get(arrays, path, "avatar/parents").reshape(-1)]
+        subject = str(arrays.get("subject", "body"))
+        ids = _get(arrays, path, "person_ids").astype(np.int64).reshape(-1)
+        hand_mean = arrays.get("avatar/hand_mean")
+        t = len(self.frame_index)
+        self.people: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        for i, person_id in enumerate(ids):
+            rotations = _person_rotations(arrays, path, i, t, subject, hand_mean, len(self.parents))
+            rest = _get(arrays, path, f"p{i}/rest_joints").astype(np.float64)
+            transl = _get(arrays, path, f"p{i}/transl").astype(np.float64)
+            valid = _get(arrays, path, f"p{i}/valid").astype(bool).reshape(-1)
+            if rest.shape != (len(self.parents), 3) or transl.shape != (t, 3) or valid.shape != (t,):
+                raise InputError(f"{path}: person {i} has rest_joints {rest.shape}, transl {transl.shape}, "
+                                 f"valid {valid.shape}; expected ({len(self.parents)}, 3), ({t}, 3), ({t},)")
+            joints, _ = forward_kinematics_np(axis_angle_to_matrix_np(rotations), rest, self.parents, transl)
+            uv, front = project(joints, self.focal, self.center)
+            self.people.append((int(person_id), valid, uv, front))
+        self.style = Style.for_size(*self.image_size)
+        self.edges = [(j, p) for j, p in enumerate(self.parents) if p >= 0]
+
+    def draw(self, image: np.ndarray, row: int) -> None:
+        s = self.style
+        for person_id, valid, uv, front in self.people:
+            if not valid[row]:
+                continue
+            color = person_color(person_id)
+            draw_edges(image, uv[row], self.edges, front[row], color, s.line, s.point)
+            label_joint = 15 if len(self.parents) == 55 else 0  # head, or the wrist of a hand
+            if front[row, label_joint]:
+                x, y = uv[row, label_joint]
+                draw_label(image, f"id {person_id}", (x, y - 3 * s.point), color, s)
+
+
+def _get(arrays: dict[str, np.ndarray], path: str, key: str) -> np.ndarray:
+    if key not in arrays:
+        raise InputError(f"{path}: key {key!r} is missing (not a complete motion file)")
+    value = np.asarray(arrays[key])
+    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+        raise InputError(f"{path}: {key} holds NaN or infinite values")
+    return value
+
+
+def _person_rotations(arrays: dict[str, np.ndarray], path: str, i: int, t: int, subject: str,
+                      hand_mean: np.ndarray | None, num_joints: int) -> np.ndarray:
+    """(T, J, 3) local axis-angle rotations of person ``i`` in joint order (formats.md)."""
+    def part(name: str, joints: int) -> np.ndarray:
+        value = _get(arrays, path, f"p{i}/{name}").astype(np.float64)
+        if value.size != t * joints * 3:
+            raise InputError(f"{path}: p{i}/{name} has shape {value.shape}; expected ({t}, {joints}, 3)")
+        return value.reshape(t, joints, 3)
+
+    mean = np.zeros((30, 3)) if hand_mean is None else np.asarray(hand_mean, np.float64).reshape(30, 3)
+    if subject == "hands":
+        side = str(arrays.get(f"p{i}/side", "right"))
+        offset = mean[:15] if side == "left" else mean[15:]
+        rotations = np.concatenate((part("global_orient", 1), part("hand_pose", 15) + offset), axis=1)
+    else:
+        zeros = np.zeros((t, 2, 3))  # eyes
+        rotations = np.concatenate((part("global_orient", 1), part("body_pose", 21), part("jaw_pose", 1), zeros,
+                                    part("left_hand_pose", 15) + mean[:15],
+                                    part("right_hand_pose", 15) + mean[15:]), axis=1)
+    if rotations.shape[1] != num_joints:
+        raise InputError(f"{path}: {rotations.shape[1]} joint rotations for {num_joints} parents")
+    return rotations
+
+
+def load_overlay_source(path: str | Path) -> OverlaySource:
+    """Read a keypoints or motion file and return what draws it.
+
+    Raises:
+        InputError: missing, unreadable, of another format or malformed.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"file not found: {source}")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            fmt = str(data["format"]) if "format" in data.files else ""
+            if fmt == KEYPOINTS_FORMAT:
+                return KeypointsOverlay(load_keypoints(source))
+            if fmt.startswith("video-mocap-motion/"):
+                if fmt != MOTION_FORMAT:
+                    raise InputError(f"{source} has format {fmt!r}; this version reads {MOTION_FORMAT!r}")
+                return MotionOverlay({key: data[key] for key in data.files}, str(source))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{source} is not a readable .npz file: {exc}") from exc
+    raise InputError(f"{source} is neither a keypoints file ({KEYPOINTS_FORMAT}) nor a motion file "
+                     f"({MOTION_FORMAT}); its format is {fmt or 'missing'!r}")

@@ -1,0 +1,275 @@
+"""core.overlay and ``python -m core overlay``: drawings land where the files say, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from core.keypoints_file import Keypoints, PersonKeypoints, save_keypoints
+from core.overlay import BODY_EDGES, person_color, project
+
+REPO = Path(__file__).resolve().parents[2]
+W, H = 320, 240
+# a stick figure in MediaPipe's 33-landmark layout: shoulders 11/12, elbows 13/14, wrists 15/16,
+# hips 23/24, knees 25/26, ankles 27/28 (the rest stay unseen)
+FIGURE = {11: (140, 80), 12: (180, 80), 13: (120, 120), 14: (200, 120), 15: (110, 160), 16: (210, 160),
+          23: (145, 150), 24: (175, 150), 25: (145, 190), 26: (175, 190), 27: (145, 230), 28: (175, 230)}
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core", "--progress", "json", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def events(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def figure_person(person_id: int, num_frames: int, shift_per_row: float = 0.0) -> PersonKeypoints:
+    person = PersonKeypoints.empty(person_id, num_frames)
+    for row in range(num_frames):
+        person.valid[row] = True
+        for j, (x, y) in FIGURE.items():
+            person.body_2d[row, j] = (x + shift_per_row * row - 60, y)
+            person.body_conf[row, j] = 1.0
+        seen = person.body_2d[row][person.body_conf[row] > 0]
+        person.box[row] = (*seen.min(axis=0) - 5, *seen.max(axis=0) + 5)
+    return person
+
+
+def is_color(pixel: np.ndarray, color: tuple[int, int, int], tol: int = 40) -> bool:
+    return bool(np.abs(pixel.astype(int) - np.array(color)).max() <= tol)
+
+
+def near_color(image: np.ndarray, x: int, y: int, color: tuple[int, int, int], tol: int = 40, r: int = 1) -> bool:
+    """Some pixel within ``r`` of (x, y) has ``color`` (anti-aliased lines dim their edges)."""
+    window = image[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1].reshape(-1, 3)
+    return any(is_color(p, color, tol) for p in window)
+
+
+def midpoint(a: tuple[float, float], b: tuple[float, float]) -> tuple[int, int]:
+    return int(round((a[0] + b[0]) / 2)), int(round((a[1] + b[1]) / 2))
+
+
+def test_person_colors_are_distinct() -> None:
+    colors = [np.array(person_color(i), float) for i in range(8)]
+    assert min(np.abs(a - b).max() for a, b in combinations(colors, 2)) > 40
+    assert person_color(5) == person_color(5)
+
+
+def test_project_pinhole() -> None:
+    uv, front = project(np.array([[0.5, -0.25, 2.0], [0.0, 0.0, -1.0]]), np.array([1000.0, 900.0]),
+                        np.array([320.0, 240.0]))
+    assert np.allclose(uv[0], (320 + 1000 * 0.25, 240 - 900 * 0.125))
+    assert front.tolist() == [True, False]
+
+
+def test_image_overlay_draws_the_skeleton_where_the_file_says(tmp_path: Path) -> None:
+    image = tmp_path / "black.png"
+    cv2.imwrite(str(image), np.zeros((H, W, 3), np.uint8))
+    person = figure_person(7, 1)
+    person.body_conf[0, 16] = 0.0  # right wrist unseen: its forearm must not be drawn
+    keypoints = tmp_path / "kp.npz"
+    save_keypoints(Keypoints(str(image), 30.0, (W, H), np.array([0]), [person]), keypoints)
+    out = tmp_path / "out.png"
+    result = run_cli("overlay", str(image), str(keypoints), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert events(result)[-1] == {"event": "done", "output": str(out), "frames": 1}
+    drawn = cv2.imread(str(out))
+    color = person_color(7)
+    points = {j: (x - 60, y) for j, (x, y) in FIGURE.items()}
+    for a, b in BODY_EDGES:
+        if a in points and b in points and 16 not in (a, b):
+            x, y = midpoint(points[a], points[b])
+            assert near_color(drawn, x, y, color), (a, b, drawn[y - 1: y + 2, x - 1: x + 2])
+    x, y = midpoint(points[14], points[16])
+    assert drawn[y, x].max() == 0, "an edge to an unseen landmark was drawn"
+    assert drawn[:, 200:].max() == 0, "drawn far from the figure"
+    label = drawn[int(person.box[0, 1]) - 12: int(person.box[0, 1]), int(person.box[0, 0]): int(person.box[0, 0]) + 20]
+    assert np.mean([is_color(p, color) for p in label.reshape(-1, 3)]) > 0.3, "no id label"
+
+
+def test_video_overlay_follows_the_rows(make_video, tmp_path: Path) -> None:
+    black = [np.zeros((H, W, 3), np.uint8)] * 20
+    video = make_video("black.avi", black, size=(W, H), fourcc="MJPG", fps=25)
+    rows = np.arange(2, 19, 2)  # stride 2 from frame 2: 9 rows at 12.5 fps
+    person = figure_person(1, len(rows), shift_per_row=10.0)
+    keypoints = tmp_path / "kp.npz"
+    save_keypoints(Keypoints(str(video), 12.5, (W, H), rows, [person]), keypoints)
+    out = tmp_path / "out with space.mp4"
+    result = run_cli("overlay", str(video), str(keypoints), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(out))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.5)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == 9 and frames[0].shape == (H, W, 3)
+    color = person_color(1)
+    for row, frame in enumerate(frames):  # the left thigh (23 -> 25) moves 10 px per row
+        x, y = midpoint(person.body_2d[row, 23], person.body_2d[row, 25])
+        assert near_color(frame, x, y, color, tol=60), (row, frame[y, x])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["black.avi", "kp.npz", "out with space.mp4"]
+
+
+def _motion_file(path: Path, rest: np.ndarray, parents: np.ndarray, transl: np.ndarray, orient: np.ndarray,
+                 focal: float, size: tuple[int, int]) -> None:
+    t = len(transl)
+    zeros = np.zeros
+    arrays = {
+        "format": np.array("video-mocap-motion/1"), "subject": np.array("body"), "source": np.array("x"),
+        "fps": np.array(25.0), "image_size": np.array(size), "frame_index": np.arange(t),
+        "camera_focal_px": np.array([focal, focal]), "camera_center_px": np.array(size) / 2.0,
+        "camera_focal_std_px": np.array(0.0), "camera_focal_source": np.array("user"),
+        "person_ids": np.array([4]), "flat_hand_mean": np.array(False),
+        "p0/valid": np.ones(t, bool), "p0/betas": zeros(10, np.float32),
+        "p0/global_orient": np.tile(orient, (t, 1)), "p0/body_pose": zeros((t, 21, 3)),
+        "p0/left_hand_pose": zeros((t, 15, 3)), "p0/right_hand_pose": zeros((t, 15, 3)),
+        "p0/jaw_pose": zeros((t, 3)), "p0/expression": zeros((t, 10)), "p0/transl": transl,
+        "p0/confidence": np.ones(t), "p0/rest_joints": rest.astype(np.float32),
+        "p0/rest_vertices": zeros((1, 3), np.float32), "avatar/model": np.array("mannequin-x"),
+        "avatar/parents": parents, "avatar/hand_mean": zeros((30, 3), np.float32),
+    }
+    np.savez(path, **arrays)
+
+
+def test_motion_overlay_projects_forward_kinematics(make_video, tmp_path: Path) -> None:
+    from models.body import mannequin_rest_joints
+    from models.skeleton import parents_array
+
+    rest = mannequin_rest_joints(np.zeros(10))
+    parents = parents_array()
+    orient = np.array([np.pi, 0.0, 0.0])  # model y-up -> camera y-down: the figure stands upright
+    transl = np.array([[0.0, 0.0, 3.0], [0.3, 0.0, 3.0], [0.6, 0.0, 3.0]]) - rest[0]
+    size, focal = (W, H), 300.0
+    motion = tmp_path / "motion.npz"
+    _motion_file(motion, rest, parents, transl, orient, focal, size)
+    video = make_video("black.avi", [np.zeros((H, W, 3), np.uint8)] * 3, size=size, fourcc="MJPG")
+    out = tmp_path / "motion.avi"
+    result = run_cli("overlay", str(video), str(motion), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(out))
+    color = person_color(4)
+    R = Rotation.from_rotvec(orient).as_matrix()
+    for row in range(3):
+        ok, frame = capture.read()
+        assert ok
+        joints = (rest - rest[0]) @ R.T + rest[0] + transl[row]  # FK of a zero pose, by hand
+        uv = joints[:, :2] / joints[:, 2:] * focal + np.array(size) / 2
+        for joint in (0, 4, 7, 15, 20):  # pelvis, left knee, left ankle, head, left wrist
+            x, y = np.round(uv[joint]).astype(int)
+            assert near_color(frame, x, y, color, tol=60), (row, joint, frame[y, x])
+        assert uv[15, 1] < uv[0, 1] < uv[7, 1], "head above pelvis above ankle"
+    capture.release()
+
+
+# -- errors: clear messages, exit codes, nothing left behind ---------------------------------
+
+@pytest.fixture
+def image_and_keypoints(tmp_path: Path) -> tuple[Path, Path]:
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), np.zeros((H, W, 3), np.uint8))
+    keypoints = tmp_path / "kp.npz"
+    save_keypoints(Keypoints(str(image), 30.0, (W, H), np.array([0]), [figure_person(0, 1)]), keypoints)
+    return image, keypoints
+
+
+def _error(result: subprocess.CompletedProcess[str]) -> dict:
+    assert "Traceback" not in result.stderr
+    error = events(result)[-1]
+    assert error["event"] == "error" and error["exit_code"] == result.returncode
+    return error
+
+
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    """The CLI's own entry point (same dispatcher, same error handling), without a process start."""
+    from core.__main__ import main
+
+    code = main(["--progress", "json", *args])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    last = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")][-1]
+    return code, last
+
+
+def test_errors_are_clear(image_and_keypoints: tuple[Path, Path], tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    image, keypoints = image_and_keypoints
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), np.zeros((100, 100, 3), np.uint8))
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip at all")
+    cases = [
+        ((str(image), str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.png")), 2, "not found"),
+        ((str(image), str(garbage), "-o", str(tmp_path / "o.png")), 2, "not a readable"),
+        ((str(other), str(keypoints), "-o", str(tmp_path / "o.png")), 2, "same footage"),
+        ((str(other), str(keypoints), "-o", str(tmp_path / "o.mp4")), 2, "same footage"),
+        ((str(image), str(keypoints), "-o", str(tmp_path / "o.png"), "--frame", "9"), 2, "frame 9 is not"),
+        ((str(image), str(keypoints), "-o", str(tmp_path / "o.xyz")), 2, "must end in"),
+        ((str(image), str(keypoints), "-o", str(tmp_path / "no/such/dir/o.png")), 4, "does not exist"),
+        ((str(tmp_path / "nope.mp4"), str(keypoints), "-o", str(tmp_path / "o.mp4")), 2, "not found"),
+    ]
+    for args, code, words in cases:
+        got, error = run_in_process(capsys, "overlay", *args)
+        assert (got, error["event"], error["exit_code"]) == (code, "error", code), (args, error)
+        assert words in error["message"], (args, error["message"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.npz", "img.png", "kp.npz", "other.png"]
+
+
+def test_error_through_a_real_process(image_and_keypoints: tuple[Path, Path], tmp_path: Path) -> None:
+    image, keypoints = image_and_keypoints
+    result = run_cli("overlay", str(image), str(keypoints), "-o", str(tmp_path / "o.png"), "--frame", "3")
+    assert result.returncode == 2
+    assert "frame 3 is not" in _error(result)["message"]
+    text = subprocess.run([sys.executable, "-m", "core", "overlay", str(image), str(keypoints), "-o",
+                           str(tmp_path / "o.png"), "--frame", "3"], cwd=REPO, capture_output=True, text=True)
+    assert text.returncode == 2 and text.stderr.strip().startswith("error: frame 3 is not")
+
+
+def test_motion_file_with_nan_is_refused(tmp_path: Path, image_and_keypoints: tuple[Path, Path],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from models.skeleton import parents_array
+
+    image, _ = image_and_keypoints
+    transl = np.array([[0.0, 0.0, np.nan]])
+    motion = tmp_path / "nan.npz"
+    _motion_file(motion, np.zeros((55, 3)), parents_array(), transl, np.zeros(3), 300.0, (W, H))
+    code, error = run_in_process(capsys, "overlay", str(image), str(motion), "-o", str(tmp_path / "o.png"))
+    assert code == 2 and "NaN" in error["message"]
+
+
+def test_cancel_leaves_no_output(make_video, tmp_path: Path) -> None:
+    frames = 400
+    video = make_video("long.avi", [np.zeros((480, 640, 3), np.uint8)] * frames, size=(640, 480), fourcc="MJPG")
+    person = figure_person(0, frames)
+    keypoints = tmp_path / "kp.npz"
+    save_keypoints(Keypoints(str(video), 25.0, (640, 480), np.arange(frames), [person]), keypoints)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "core", "--progress", "json", "overlay", str(video),
+                                str(keypoints), "-o", str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until frames are being written
+        if '"event": "progress"' in line and json.loads(line)["current"] >= 1:
+            break
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 130, stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kp.npz", "long.avi"], os.listdir(tmp_path)
