@@ -114,9 +114,9 @@ def build_camera(name: str, collection: bpy.types.Collection, intr: Intrinsics, 
     data.sensor_width = sensor_width_mm
     data.sensor_height = sensor_width_mm * height / width
     data.lens = lens_mm(intr.focal_px[0], width, sensor_width_mm)
-    largest = float(max(width, height))
-    data.shift_x = (width / 2.0 - float(intr.center_px[0])) / largest
-    data.shift_y = (float(intr.center_px[1]) - height / 2.0) / largest
+    # lens shift is measured in units of the fitted sensor side: the width here
+    data.shift_x = (width / 2.0 - float(intr.center_px[0])) / width
+    data.shift_y = (float(intr.center_px[1]) - height / 2.0) / width
     data.clip_start = 0.05
     data.clip_end = 1000.0
     obj = bpy.data.objects.new(name, data)

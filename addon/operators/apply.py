@@ -136,7 +136,11 @@ class _Transaction:
             owner, attr = self._resolve(path)
             setattr(owner, attr, value)
         for collection, block in reversed(self.created):
-            if block is not None and block.name in collection and collection[block.name] == block:
+            try:
+                name = block.name
+            except ReferenceError:  # already gone with its owner (e.g. an object with its mesh)
+                continue
+            if collection.get(name) == block:
                 collection.remove(block)
 
 
