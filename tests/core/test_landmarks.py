@@ -1,0 +1,97 @@
+"""Per-person landmarks: hand and face crops from the body, anatomical hand sides, real models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.detect import PersonConfirmer
+from core.landmarks import HandResult, LandmarkRunner, _assign_sides, face_roi, hand_roi
+from models.detectors.blazepose import BlazePoseDetector, rgb
+from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
+from models.detectors.roi import Roi
+
+
+def _body(points: dict[int, tuple[float, float]], conf: float = 0.9) -> BodyLandmarks:
+    pts = np.zeros((33, 2))
+    c = np.zeros(33)
+    for i, p in points.items():
+        pts[i] = p
+        c[i] = conf
+    roi = Roi(0, 0, 10)
+    return BodyLandmarks(0.9, pts, np.zeros(33), np.zeros((33, 3)), c, roi, roi)
+
+
+ARMS = {11: (200, 100), 12: (100, 100), 13: (220, 160), 14: (80, 160), 15: (230, 220), 16: (70, 220),
+        17: (232, 240), 18: (68, 240), 19: (228, 242), 20: (72, 242)}
+
+
+def test_hand_crop_follows_the_wrist_of_that_side() -> None:
+    body = _body(ARMS)
+    left, right = hand_roi(body, "left"), hand_roi(body, "right")
+    assert left.cx > 200 and right.cx < 100  # the person's left wrist is at x=230 here
+    assert left.cy > 220 and left.size >= 150  # centred beyond the wrist, big enough for context
+    body.confidence[15] = 0.0
+    assert hand_roi(body, "left") is None
+
+
+def test_face_crop_needs_a_visible_face() -> None:
+    face = {i: (150 + 5 * (i % 3), 40 + 3 * i) for i in range(11)}
+    body = _body({**ARMS, **face})
+    roi = face_roi(body)
+    assert roi is not None and 140 < roi.cx < 170
+    body.confidence[0] = 0.1  # nose hidden: seen from behind
+    assert face_roi(body) is None
+
+
+def _hand_at(x: float, y: float) -> HandResult:
+    pts = np.array([[x, y]] + [[x + k, y + 2 * k] for k in range(1, 21)], dtype=float)
+    return HandResult(pts, np.zeros((21, 3)), np.full(21, 0.9))
+
+
+def test_sides_come_from_the_arm_chain_not_the_crop_alone() -> None:
+    body = _body(ARMS)
+    # both crops found the same hand, at the right wrist: only the right side keeps it
+    out = _assign_sides({"left": _hand_at(72, 222), "right": _hand_at(71, 221)}, body)
+    assert out["left"] is None and out["right"] is not None
+    # a hand far from its wrist (someone else's) is dropped
+    out = _assign_sides({"left": _hand_at(600, 400), "right": None}, body)
+    assert out["left"] is None
+
+
+@pytest.fixture(scope="module")
+def left_player(opencv_doc_data: Path) -> tuple[np.ndarray, BodyLandmarks]:
+    image = rgb(cv2.imread(str(opencv_doc_data / "basketball1.png")))
+    det = BlazePoseDetector().detect(image)[0]
+    body = PersonConfirmer(PoseLandmarkModel()).confirm(image, det.roi())
+    assert body is not None
+    return image, body
+
+
+def test_body_landmarks_are_metric_and_in_pixels(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
+    _image, body = left_player
+    assert body.confident_count() >= 30
+    nose, l_ankle, r_ankle = body.points_2d[0], body.points_2d[27], body.points_2d[28]
+    assert 80 < nose[0] < 120 and 100 < nose[1] < 140
+    assert l_ankle[1] > 420 and r_ankle[1] > 420  # feet near the bottom of the frame
+    height_m = body.world[:, 1].max() - body.world[:, 1].min()
+    assert 1.2 < height_m < 2.2  # metres, y down
+    assert abs(body.world[[23, 24]].mean(axis=0)).max() < 0.1  # hip-centred
+
+
+def test_hand_on_the_ball_is_found_on_the_right_side(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
+    image, body = left_player
+    runner = LandmarkRunner(hands=True, face=True)
+    frame = None
+    for _ in range(2):  # video mode: the second call tracks
+        frame = runner.run(image, 1, body)
+    runner.close()
+    assert frame.right_hand is not None, "the player's right hand holds the ball"
+    wrist = frame.right_hand.points_2d[0]
+    assert np.linalg.norm(wrist - body.points_2d[16]) < 30
+    assert frame.face is not None and frame.face.points.shape == (468, 3)
+    nose_tip = frame.face.points[1, :2]
+    assert np.linalg.norm(nose_tip - body.points_2d[0]) < 15

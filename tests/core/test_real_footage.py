@@ -1,0 +1,143 @@
+"""Real footage nobody here made (Debian opencv-doc basketball frames) and the rendered
+ground-truth samples (data/samples/<name>/): people found, landmarks right, ids stable."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.detect import BoxPrompt, DetectOptions, detect_keypoints
+from core.footage import open_footage
+from core.keypoints_file import Keypoints, load_keypoints, save_keypoints
+from core.progress import Progress
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "data" / "samples"
+BALL_CENTRE = np.array([150.0, 120.0])  # the ball in basketball1.png, px (radius about 30)
+RIGHT_PLAYER = BoxPrompt(420, 20, 640, 480, 0)
+
+
+@pytest.fixture(scope="module")
+def basketball(opencv_doc_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two pictures as a two-frame sequence (a folder, read in natural order)."""
+    folder = tmp_path_factory.mktemp("basketball")
+    for i in (1, 2):
+        shutil.copy(opencv_doc_data / f"basketball{i}.png", folder / f"basketball{i}.png")
+    return folder
+
+
+def _run(path: Path, options: DetectOptions) -> Keypoints:
+    with open_footage(path) as footage:
+        return detect_keypoints(footage, options, Progress("quiet"))
+
+
+def _left_and_right(kp: Keypoints):
+    centres = {p.id: float(p.box[p.valid][:, [0, 2]].mean()) for p in kp.people}
+    left = min(kp.people, key=lambda p: centres[p.id])
+    right = max(kp.people, key=lambda p: centres[p.id])
+    return left, right
+
+
+@pytest.fixture(scope="module")
+def automatic(basketball: Path) -> Keypoints:
+    return _run(basketball, DetectOptions())
+
+
+def test_both_players_found_automatically_with_stable_ids(automatic: Keypoints) -> None:
+    assert automatic.frame_index.tolist() == [0, 1]
+    assert len(automatic.people) == 2, automatic.person_ids
+    left, right = _left_and_right(automatic)
+    assert left.valid.all() and right.valid.all(), "each player keeps one id over both frames"
+    assert (left.box[:, 2] < 260).all() and (right.box[:, 0] > 350).all()
+
+
+def test_left_player_has_body_landmarks_and_the_hand_on_the_ball(automatic: Keypoints) -> None:
+    left, _ = _left_and_right(automatic)
+    assert ((left.body_conf > 0.5).sum(axis=1) >= 30).all()
+    assert (left.face_conf > 0.5).all()
+    hand = left.right_hand_2d[0]  # the player's own right hand is on the ball
+    assert left.right_hand_conf[0].min() > 0.5
+    assert np.linalg.norm(hand.mean(axis=0) - BALL_CENTRE) < 60
+    assert np.linalg.norm(hand[0] - left.body_2d[0, 16]) < 30  # its wrist is the pose's right wrist
+
+
+def test_right_player_seen_from_behind_has_a_body(automatic: Keypoints) -> None:
+    _, right = _left_and_right(automatic)
+    assert ((right.body_conf > 0.5).sum(axis=1) >= 12).all()
+    head = right.body_2d[0, 0]
+    assert 480 < head[0] < 600 and head[1] < 160
+
+
+def test_box_prompt_adds_a_person_and_tracking_continues(basketball: Path, tmp_path: Path) -> None:
+    kp = _run(basketball, DetectOptions(cues=(), prompts=[RIGHT_PLAYER]))  # no detectors: the prompt alone
+    assert len(kp.people) == 1
+    person = kp.people[0]
+    assert person.valid.tolist() == [True, True]
+    assert (person.box[:, 0] > 350).all() and ((person.body_conf > 0.5).sum(axis=1) >= 10).all()
+    later = _run(basketball, DetectOptions(cues=(), prompts=[BoxPrompt(420, 20, 640, 480, 1)]))
+    assert later.people[0].valid.tolist() == [False, True]
+    assert load_keypoints(save_keypoints(kp, tmp_path / "k.npz")).person_ids.tolist() == kp.person_ids.tolist()
+
+
+def test_drop_id_removes_a_person(basketball: Path, automatic: Keypoints) -> None:
+    _, right = _left_and_right(automatic)
+    kept = _run(basketball, DetectOptions(drop_ids=[right.id]))
+    assert right.id not in kept.person_ids.tolist() and len(kept.people) == 1
+
+
+# ---- rendered ground truth -------------------------------------------------------------------
+# pose landmark -> SMPL-X joint, for joints that mean the same point in both
+MEDIAPIPE = [11, 12, 13, 14, 15, 16, 25, 26, 27, 28]
+SMPLX = [16, 17, 18, 19, 20, 21, 4, 5, 7, 8]
+
+
+def match_figures(kp: Keypoints, truth: dict[str, np.ndarray]) -> list[dict[str, object]]:
+    """Per true figure: frames where it is in view, frames a track lies on it, the track ids
+    that did, and id switches. A track lies on a figure when the mean 2D distance of shared
+    joints is under a quarter of the figure's projected height."""
+    focal, centre = truth["camera_focal_px"], truth["camera_center_px"]
+    width, _height = kp.image_size
+    out = []
+    for i, _fid in enumerate(truth["person_ids"]):
+        joints = truth[f"p{i}/joints_cam"][kp.frame_index][:, SMPLX]
+        uv = joints[..., :2] / joints[..., 2:3] * focal + centre
+        in_view = truth[f"p{i}/valid"][kp.frame_index] & (uv[..., 0].min(1) > 0) & (uv[..., 0].max(1) < width)
+        height = np.maximum(np.ptp(uv[..., 1], axis=1), 50.0)
+        ids: list[int | None] = []
+        errors = []
+        for t in range(kp.num_frames):
+            best = None
+            for p in kp.people:
+                if p.valid[t]:
+                    e = float(np.linalg.norm(p.body_2d[t, MEDIAPIPE] - uv[t], axis=1).mean())
+                    if best is None or e < best[0]:
+                        best = (e, p.id)
+            ok = best is not None and best[0] < 0.25 * height[t]
+            ids.append(best[1] if ok else None)
+            if ok:
+                errors.append(best[0])
+        seen = [x for x, v in zip(ids, in_view) if v and x is not None]
+        out.append({"in_view": int(in_view.sum()), "found": len(seen), "ids": sorted(set(seen)),
+                    "switches": sum(a != b for a, b in zip(seen, seen[1:])),
+                    "mean_error_px": float(np.mean(errors)) if errors else float("nan")})
+    return out
+
+
+SAMPLE_NAMES = sorted(p.name for p in SAMPLES.glob("*") if (p / "ground_truth.npz").exists()) if SAMPLES.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SAMPLE_NAMES or ["(none rendered)"])
+def test_every_figure_found_and_tracked_without_id_switch(name: str) -> None:
+    folder = SAMPLES / name
+    if not (folder / "ground_truth.npz").exists():
+        pytest.skip("no ground-truth samples rendered yet (make samples)")
+    with np.load(folder / "ground_truth.npz", allow_pickle=False) as data:
+        truth = {k: data[k] for k in data.files if not k.startswith("avatar/")}
+    kp = _run(folder / "footage.mp4", DetectOptions(face=False))
+    for figure in match_figures(kp, truth):
+        assert figure["found"] >= 0.9 * figure["in_view"], figure
+        assert figure["switches"] == 0 and len(figure["ids"]) == 1, figure
