@@ -81,8 +81,8 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
                              description="Sensor width, mm (36 for full frame)")
     fov_deg: FloatProperty(name="Field of View", min=1.0, max=179.0, default=55.0,  # type: ignore[valid-type]
                            description="Horizontal field of view, degrees")
-    smoothing: FloatProperty(name="Smoothing", min=0.0, max=1.0, default=0.5, subtype="FACTOR",  # type: ignore[valid-type]
-                             description="Temporal smoothing strength (0 = none)")
+    smoothing: FloatProperty(name="Smoothing", min=0.0, soft_max=3.0, default=1.0,  # type: ignore[valid-type]
+                             description="Temporal smoothing strength (0 = none, 1 = the worker's default)")
     boxes: CollectionProperty(type=VIDEOMOCAP_PG_person_box, name="Missed People")  # type: ignore[valid-type]
     active_box: IntProperty(name="Active Box", default=0)  # type: ignore[valid-type]
     motion_path: StringProperty(name="Motion File", subtype="FILE_PATH",  # type: ignore[valid-type]

@@ -1,0 +1,107 @@
+"""Capture: the operator's worker command, its errors, and a real worker run end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import bpy
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER = REPO / ".venv" / "worker" / "bin" / "python"
+needs_worker = pytest.mark.skipif(not WORKER.exists(), reason="worker environment not installed")
+
+
+@pytest.fixture
+def prefs(ext):
+    """The extension's preferences, pointing at the checkout's worker interpreter."""
+    package = ext.__name__.rsplit(".", 1)[0]
+    preferences = bpy.context.preferences.addons[package].preferences
+    preferences.worker_python = str(WORKER)
+    return preferences
+
+
+def _worker_parse(argv: list[str]) -> dict:
+    """Parse ``argv`` with the real worker's own argument parser (in the worker's Python)."""
+    code = ("import json, sys; from core.__main__ import build_parser; p, _ = build_parser(); "
+            "a = p.parse_args(json.loads(sys.argv[1])); print(json.dumps(vars(a)))")
+    result = subprocess.run([str(WORKER), "-c", code, json.dumps(argv)], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@needs_worker
+def test_settings_become_the_worker_arguments(ext, empty_scene):
+    capture = ext.operators.capture
+    s = empty_scene.video_mocap
+    s.use_frame_range, s.frame_start, s.frame_end = True, 5, 40
+    s.max_people, s.use_hands, s.use_face, s.smoothing = 2, False, True, 0.5
+    s.focal_mode, s.focal_mm, s.sensor_mm = "LENS", 24.0, 23.5
+    for text in ("10,20,110,220@5", "300.5,40,400,300@12"):
+        assert bpy.ops.video_mocap.box_add(text=text) == {"FINISHED"}
+    args = capture.capture_arguments(s, "/footage/clip.mp4", "/out/m.npz")
+    parsed = _worker_parse(["--progress", "json", "capture", *args])
+    assert parsed["input"] == "/footage/clip.mp4" and parsed["output"] == "/out/m.npz"
+    assert (parsed["start"], parsed["end"]) == (5, 41)  # the panel's last frame is inclusive
+    assert (parsed["max_people"], parsed["no_hands"], parsed["no_face"], parsed["smoothing"]) == (2, True, False, 0.5)
+    assert (parsed["focal_mm"], parsed["sensor_mm"], parsed["fov_deg"]) == (24.0, 23.5, None)
+    assert parsed["person"] == ["10,20,110,220@5", "300.5,40,400,300@12"]
+    s.focal_mode, s.fov_deg, s.use_frame_range = "FOV", 60.0, False
+    parsed = _worker_parse(["capture", *capture.capture_arguments(s, "a.mp4", "b.npz")])
+    assert (parsed["fov_deg"], parsed["focal_mm"], parsed["start"], parsed["end"]) == (60.0, None, 0, None)
+
+
+def test_bad_boxes_are_refused(ext, empty_scene):
+    with pytest.raises(RuntimeError, match="X0,Y0,X1,Y1@FRAME"):
+        bpy.ops.video_mocap.box_add(text="10,20,5@3")
+    assert len(empty_scene.video_mocap.boxes) == 0
+    with pytest.raises(RuntimeError, match="X1 must exceed X0"):
+        bpy.ops.video_mocap.box_add(text="100,20,50,80@3")
+    assert bpy.ops.video_mocap.box_add() == {"FINISHED"}  # an empty box to edit in the panel
+    with pytest.raises(ValueError, match="empty"):
+        ext.operators.capture.capture_arguments(empty_scene.video_mocap, "a.mp4", "b.npz")
+    assert bpy.ops.video_mocap.box_remove() == {"FINISHED"}
+    assert len(empty_scene.video_mocap.boxes) == 0
+
+
+def test_missing_footage_is_reported_before_any_worker_runs(prefs, empty_scene, tmp_path):
+    before = len(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="Choose the footage"):
+        bpy.ops.video_mocap.capture()
+    empty_scene.video_mocap.footage_path = str(tmp_path / "missing.mp4")
+    with pytest.raises(RuntimeError, match="Footage not found"):
+        bpy.ops.video_mocap.capture()
+    assert len(bpy.data.objects) == before
+
+
+@needs_worker
+def test_worker_error_reaches_the_user_and_scene_is_untouched(prefs, ext, empty_scene, tmp_path):
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is not a video\n" * 20)
+    empty_scene.video_mocap.footage_path = str(not_video)
+    before = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="Capture failed: .*notes.mp4"):
+        bpy.ops.video_mocap.capture()
+    assert sorted(o.name for o in bpy.data.objects) == before
+    last = ext.operators.capture.LAST_STATUS
+    assert last.state == "failed" and "notes.mp4" in last.error
+
+
+@needs_worker
+@pytest.mark.slow
+def test_capture_runs_the_real_worker_and_applies_the_result(prefs, ext, empty_scene, opencv_doc_data):
+    """The whole chain headless: the operator runs the real worker on a real photo (two
+    basketball players), reads its motion file and builds the take."""
+    empty_scene.video_mocap.footage_path = str(opencv_doc_data / "basketball1.png")
+    empty_scene.video_mocap.max_people = 2
+    assert bpy.ops.video_mocap.capture() == {"FINISHED"}
+    status = ext.operators.capture.LAST_STATUS
+    assert status.state == "succeeded" and Path(status.output).is_file()
+    assert empty_scene.video_mocap.last_take == status.output
+    armatures = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert armatures and all(o.animation_data.action is not None for o in armatures)
+    assert empty_scene.camera is not None and empty_scene.camera.data.background_images[0].clip is not None
+    assert (empty_scene.render.resolution_x, empty_scene.render.resolution_y) == (640, 480)
