@@ -169,18 +169,22 @@ class MotionCue:
         return sorted(out, key=lambda item: -(item[1][3] - item[1][1]))
 
 
-def search_regions(width: int, height: int, min_person_px: float = 150.0) -> list[list[Roi]]:
+def search_regions(width: int, height: int, min_person_px: float = 150.0,
+                   max_finer_levels: int = 2) -> list[list[Roi]]:
     """Regions the detectors search, coarse to fine: [[whole frame], [squares of the short side],
-    [finer tiles]...]; tiles shrink by 1.5 while a ``min_person_px`` person still spans half a tile
-    and the tile is at least the detector's 224 px input."""
+    [finer tiles]...]; tiles shrink by 1.5 (at most ``max_finer_levels`` times, so huge frames stay
+    bounded) while a ``min_person_px`` person still spans half a tile and the tile is at least the
+    detector's 224 px input."""
     from models.detectors.blazepose import tiles, whole_frame
 
     levels = [[whole_frame(width, height)]]
     side = float(min(width, height))
     if max(width, height) > side * 1.2:
         levels.append(tiles(width, height, side))
-    while side / 1.5 >= max(224.0, 2.0 * min_person_px):
+    finer = 0
+    while finer < max_finer_levels and side / 1.5 >= max(224.0, 2.0 * min_person_px):
         side /= 1.5
+        finer += 1
         levels.append(tiles(width, height, side))
     return levels
 

@@ -91,6 +91,7 @@ def test_drop_id_removes_a_person(basketball: Path, automatic: Keypoints) -> Non
 # ---- rendered ground truth -------------------------------------------------------------------
 # pose landmark -> SMPL-X joint, for joints that mean the same point in both
 MEDIAPIPE = [11, 12, 13, 14, 15, 16, 25, 26, 27, 28]
+MEDIAPIPE_SWAPPED = [12, 11, 14, 13, 16, 15, 26, 25, 28, 27]
 SMPLX = [16, 17, 18, 19, 20, 21, 4, 5, 7, 8]
 
 
@@ -111,8 +112,9 @@ def match_figures(kp: Keypoints, truth: dict[str, np.ndarray]) -> list[dict[str,
         for t in range(kp.num_frames):
             best = None
             for p in kp.people:
-                if p.valid[t]:
-                    e = float(np.linalg.norm(p.body_2d[t, MEDIAPIPE] - uv[t], axis=1).mean())
+                if p.valid[t]:  # either way round: the landmark model may mirror a turning figure
+                    e = min(float(np.linalg.norm(p.body_2d[t, order] - uv[t], axis=1).mean())
+                            for order in (MEDIAPIPE, MEDIAPIPE_SWAPPED))
                     if best is None or e < best[0]:
                         best = (e, p.id)
             ok = best is not None and best[0] < 0.25 * height[t]
