@@ -124,6 +124,17 @@ class PersonLandmarker:
                       if face else None)
         self._hand_rois: dict[str, Roi | None] = {"left": None, "right": None}
         self._face_roi: Roi | None = None
+        # frames since the model last found something; while nothing is found the (costly)
+        # palm/face detectors inside the solutions are retried only every ``retry_every`` frames
+        self._misses: dict[str, int] = {"left": 0, "right": 0, "face": 0}
+        self.retry_every = 3
+
+    def _skip(self, key: str) -> bool:
+        misses = self._misses[key]
+        return misses > 0 and misses % self.retry_every != 0
+
+    def _note(self, key: str, found: bool) -> None:
+        self._misses[key] = 0 if found else self._misses[key] + 1
 
     def close(self) -> None:
         for solution in list(self._hands.values()) + ([self._face] if self._face is not None else []):
@@ -141,8 +152,12 @@ class PersonLandmarker:
                 continue
             roi = _smooth_roi(self._hand_rois[side], roi)
             self._hand_rois[side] = roi
+            if self._skip(side):
+                self._misses[side] += 1
+                continue
             crop = cut(image_rgb, roi, HAND_CROP)
             result = solution.process(crop)
+            self._note(side, bool(result.multi_hand_landmarks))
             if not result.multi_hand_landmarks:
                 continue
             lms = result.multi_hand_landmarks[0].landmark
@@ -162,7 +177,11 @@ class PersonLandmarker:
             return None
         roi = _smooth_roi(self._face_roi, roi)
         self._face_roi = roi
+        if self._skip("face"):
+            self._misses["face"] += 1
+            return None
         result = self._face.process(cut(image_rgb, roi, FACE_CROP))
+        self._note("face", bool(result.multi_face_landmarks))
         if not result.multi_face_landmarks:
             return None
         lms = result.multi_face_landmarks[0].landmark

@@ -143,3 +143,21 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     result = _cli(str(image), "-o", str(tmp_path / "k.npz"), "--person", "1,2,3")
     assert result.returncode == 2 and "X0,Y0,X1,Y1@FRAME" in result.stderr
     assert not (tmp_path / "k.npz").exists()
+
+
+def test_cli_keeps_frames_before_damage(tmp_path: Path) -> None:
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(20):
+        writer.write(np.full((120, 160, 3), 10 * i, np.uint8))
+    writer.release()
+    data = video.read_bytes()
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "k.npz"
+    result = _cli(str(damaged), "-o", str(out), "--no-hands", "--no-face")
+    assert result.returncode == 0, result.stderr
+    assert "decoding stopped" in result.stderr
+    kp = load_keypoints(out)
+    assert 0 < kp.num_frames < 20 and kp.frame_index.tolist() == list(range(kp.num_frames))
+    assert kp.fps == pytest.approx(10.0)
