@@ -199,3 +199,9 @@ def motion_tools():
     from types import SimpleNamespace
 
     return SimpleNamespace(make=make_motion, save=save_motion, fk=forward_kinematics, local=local_rotations)
+
+
+@pytest.fixture(scope="session")
+def extension_loader():
+    """(enable_extension, disable_extension) for tests that manage the extension themselves."""
+    return enable_extension, disable_extension
