@@ -339,3 +339,20 @@ def top_k_skin(dense: np.ndarray, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
     w = np.take_along_axis(dense, order, axis=1)
     w = w / np.clip(w.sum(1, keepdims=True), 1e-12, None)
     return order.astype(np.int32), w.astype(np.float32)
+
+
+def linear_blend_skinning_np(rest_vertices: np.ndarray, transforms: np.ndarray, rest_joints: np.ndarray,
+                             skin_indices: np.ndarray, skin_weights: np.ndarray) -> np.ndarray:
+    """Numpy linear blend skinning with K influences per vertex (the motion file's ``avatar/skin_*``).
+
+    Args: rest_vertices (V, 3); transforms (..., J, 4, 4) from :func:`forward_kinematics_np`;
+    rest_joints (J, 3); skin_indices (V, K) int; skin_weights (V, K).
+    Returns: (..., V, 3) posed vertices (float64).
+    """
+    transforms = np.asarray(transforms, dtype=np.float64)
+    rot = transforms[..., :3, :3]
+    trans = transforms[..., :3, 3] - np.einsum("...jab,jb->...ja", rot, np.asarray(rest_joints, np.float64))
+    mats = np.concatenate((rot, trans[..., None]), axis=-1)            # (..., J, 3, 4)
+    blended = np.einsum("vk,...vkab->...vab", np.asarray(skin_weights, np.float64), mats[..., skin_indices, :, :])
+    verts = np.asarray(rest_vertices, np.float64)
+    return np.einsum("...vab,vb->...va", blended[..., :3], verts) + blended[..., 3]
