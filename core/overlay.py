@@ -4,9 +4,10 @@ Two sources of drawings, one interface (:class:`OverlaySource`):
 
 * :class:`KeypointsOverlay`: a keypoints file (``video-mocap-keypoints/1``): boxes, MediaPipe
   body skeletons (33 landmarks), both hands (21 each) and face-mesh points (drawn lightly).
-* :class:`MotionOverlay`: a motion file (``video-mocap-motion/1``): the SMPL-X (or MANO)
-  joints from forward kinematics (``models.kinematics.forward_kinematics_np``) in the camera
-  frame, projected with the file's pinhole camera (fx, fy, cx, cy) and drawn as a skeleton.
+* :class:`MotionOverlay`: a motion file (``video-mocap-motion/1``, read and validated by
+  :func:`addon.motion_file.load_motion`): the SMPL-X (or MANO) joints from forward kinematics
+  (``models.kinematics.forward_kinematics_np``) in the camera frame, projected with the file's
+  pinhole camera (fx, fy, cx, cy) and drawn as a skeleton.
 
 Everything is in pixels of the full frame (x right, y down). Drawing modifies the image in
 place; the (H, W, 3) uint8 BGR layout is the one :mod:`core.footage` delivers.
@@ -24,6 +25,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from addon.motion_file import MotionFile, MotionFileError, load_motion
 from core.errors import InputError
 from core.keypoints_file import Keypoints, load_keypoints
 
@@ -182,39 +184,28 @@ def project(points_cam: np.ndarray, focal: np.ndarray, center: np.ndarray) -> tu
 
 class MotionOverlay:
     """Draws a motion file: each person's skeleton from forward kinematics, projected with the
-    file's camera, plus an ``id N`` label at the head (body) or wrist (hands-only files)."""
+    file's camera, plus an ``id N`` label at the head (body) or wrist (hands-only files).
 
-    def __init__(self, arrays: dict[str, np.ndarray], path: str) -> None:
+    Args:
+        motion: a validated motion file (:func:`addon.motion_file.load_motion`, the one reader).
+    """
+
+    def __init__(self, motion: MotionFile) -> None:
         from models.kinematics import axis_angle_to_matrix_np, forward_kinematics_np
 
-        self.path = path
-        self.frame_index = _get(arrays, path, "frame_index").astype(np.int64).reshape(-1)
-        size = _get(arrays, path, "image_size").astype(np.int64).reshape(-1)
-        if size.shape != (2,) or size.min() < 1:
-            raise InputError(f"{path}: image_size must be two positive numbers, got {size.tolist()}")
-        self.image_size = (int(size[0]), int(size[1]))
-        self.fps = float(_get(arrays, path, "fps"))
-        self.focal = _get(arrays, path, "camera_focal_px").astype(np.float64).reshape(-1)
-        self.center = _get(arrays, path, "camera_center_px").astype(np.float64).reshape(-1)
-        if self.focal.shape != (2,) or self.center.shape != (2,) or not np.all(self.focal > 0):
-            raise InputError(f"{path}: camera_focal_px and camera_center_px must be (2,) with fx, fy > 0")
-        self.parents = [int(p) for p in _get(arrays, path, "avatar/parents").reshape(-1)]
-        subject = str(arrays.get("subject", "body"))
-        ids = _get(arrays, path, "person_ids").astype(np.int64).reshape(-1)
-        hand_mean = arrays.get("avatar/hand_mean")
-        t = len(self.frame_index)
+        self.frame_index = np.asarray(motion.frame_index, dtype=np.int64)
+        self.image_size = (int(motion.image_size[0]), int(motion.image_size[1]))
+        self.fps = float(motion.fps)
+        self.focal = np.asarray(motion.camera.focal_px, np.float64)
+        self.center = np.asarray(motion.camera.center_px, np.float64)
+        self.parents = [int(p) for p in motion.avatar.parents]
         self.people: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        for i, person_id in enumerate(ids):
-            rotations = _person_rotations(arrays, path, i, t, subject, hand_mean, len(self.parents))
-            rest = _get(arrays, path, f"p{i}/rest_joints").astype(np.float64)
-            transl = _get(arrays, path, f"p{i}/transl").astype(np.float64)
-            valid = _get(arrays, path, f"p{i}/valid").astype(bool).reshape(-1)
-            if rest.shape != (len(self.parents), 3) or transl.shape != (t, 3) or valid.shape != (t,):
-                raise InputError(f"{path}: person {i} has rest_joints {rest.shape}, transl {transl.shape}, "
-                                 f"valid {valid.shape}; expected ({len(self.parents)}, 3), ({t}, 3), ({t},)")
-            joints, _ = forward_kinematics_np(axis_angle_to_matrix_np(rotations), rest, self.parents, transl)
+        for person in motion.people:
+            local = person.local_axis_angles(motion.avatar.hand_mean, motion.flat_hand_mean)
+            joints, _ = forward_kinematics_np(axis_angle_to_matrix_np(local), person.rest_joints, self.parents,
+                                              person.transl)
             uv, front = project(joints, self.focal, self.center)
-            self.people.append((int(person_id), valid, uv, front))
+            self.people.append((person.track_id, person.valid, uv, front))
         self.style = Style.for_size(*self.image_size)
         self.edges = [(j, p) for j, p in enumerate(self.parents) if p >= 0]
 
@@ -231,39 +222,6 @@ class MotionOverlay:
                 draw_label(image, f"id {person_id}", (x, y - 3 * s.point), color, s)
 
 
-def _get(arrays: dict[str, np.ndarray], path: str, key: str) -> np.ndarray:
-    if key not in arrays:
-        raise InputError(f"{path}: key {key!r} is missing (not a complete motion file)")
-    value = np.asarray(arrays[key])
-    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
-        raise InputError(f"{path}: {key} holds NaN or infinite values")
-    return value
-
-
-def _person_rotations(arrays: dict[str, np.ndarray], path: str, i: int, t: int, subject: str,
-                      hand_mean: np.ndarray | None, num_joints: int) -> np.ndarray:
-    """(T, J, 3) local axis-angle rotations of person ``i`` in joint order (formats.md)."""
-    def part(name: str, joints: int) -> np.ndarray:
-        value = _get(arrays, path, f"p{i}/{name}").astype(np.float64)
-        if value.size != t * joints * 3:
-            raise InputError(f"{path}: p{i}/{name} has shape {value.shape}; expected ({t}, {joints}, 3)")
-        return value.reshape(t, joints, 3)
-
-    mean = np.zeros((30, 3)) if hand_mean is None else np.asarray(hand_mean, np.float64).reshape(30, 3)
-    if subject == "hands":
-        side = str(arrays.get(f"p{i}/side", "right"))
-        offset = mean[:15] if side == "left" else mean[15:]
-        rotations = np.concatenate((part("global_orient", 1), part("hand_pose", 15) + offset), axis=1)
-    else:
-        zeros = np.zeros((t, 2, 3))  # eyes
-        rotations = np.concatenate((part("global_orient", 1), part("body_pose", 21), part("jaw_pose", 1), zeros,
-                                    part("left_hand_pose", 15) + mean[:15],
-                                    part("right_hand_pose", 15) + mean[15:]), axis=1)
-    if rotations.shape[1] != num_joints:
-        raise InputError(f"{path}: {rotations.shape[1]} joint rotations for {num_joints} parents")
-    return rotations
-
-
 def load_overlay_source(path: str | Path) -> OverlaySource:
     """Read a keypoints or motion file and return what draws it.
 
@@ -276,13 +234,14 @@ def load_overlay_source(path: str | Path) -> OverlaySource:
     try:
         with np.load(source, allow_pickle=False) as data:
             fmt = str(data["format"]) if "format" in data.files else ""
-            if fmt == KEYPOINTS_FORMAT:
-                return KeypointsOverlay(load_keypoints(source))
-            if fmt.startswith("video-mocap-motion/"):
-                if fmt != MOTION_FORMAT:
-                    raise InputError(f"{source} has format {fmt!r}; this version reads {MOTION_FORMAT!r}")
-                return MotionOverlay({key: data[key] for key in data.files}, str(source))
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{source} is not a readable .npz file: {exc}") from exc
+    if fmt.startswith("video-mocap-keypoints/"):
+        return KeypointsOverlay(load_keypoints(source))
+    if fmt.startswith("video-mocap-motion/"):
+        try:
+            return MotionOverlay(load_motion(source))
+        except MotionFileError as exc:
+            raise InputError(str(exc)) from exc
     raise InputError(f"{source} is neither a keypoints file ({KEYPOINTS_FORMAT}) nor a motion file "
                      f"({MOTION_FORMAT}); its format is {fmt or 'missing'!r}")

@@ -126,50 +126,56 @@ def test_video_overlay_follows_the_rows(make_video, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["black.avi", "kp.npz", "out with space.mp4"]
 
 
-def _motion_file(path: Path, rest: np.ndarray, parents: np.ndarray, transl: np.ndarray, orient: np.ndarray,
-                 focal: float, size: tuple[int, int]) -> None:
+def _motion_file(path: Path, transl: np.ndarray, orient: np.ndarray, focal: float, size: tuple[int, int],
+                 track_id: int = 4) -> dict[str, np.ndarray]:
+    """A valid motion file (the project's own writer, mannequin-x body) of one person, zero body pose."""
+    from core.motion import CameraParams, PersonParams, body_motion, write_motion
+    from models.body import MannequinBody
+
     t = len(transl)
     zeros = np.zeros
-    arrays = {
-        "format": np.array("video-mocap-motion/1"), "subject": np.array("body"), "source": np.array("x"),
-        "fps": np.array(25.0), "image_size": np.array(size), "frame_index": np.arange(t),
-        "camera_focal_px": np.array([focal, focal]), "camera_center_px": np.array(size) / 2.0,
-        "camera_focal_std_px": np.array(0.0), "camera_focal_source": np.array("user"),
-        "person_ids": np.array([4]), "flat_hand_mean": np.array(False),
-        "p0/valid": np.ones(t, bool), "p0/betas": zeros(10, np.float32),
-        "p0/global_orient": np.tile(orient, (t, 1)), "p0/body_pose": zeros((t, 21, 3)),
-        "p0/left_hand_pose": zeros((t, 15, 3)), "p0/right_hand_pose": zeros((t, 15, 3)),
-        "p0/jaw_pose": zeros((t, 3)), "p0/expression": zeros((t, 10)), "p0/transl": transl,
-        "p0/confidence": np.ones(t), "p0/rest_joints": rest.astype(np.float32),
-        "p0/rest_vertices": zeros((1, 3), np.float32), "avatar/model": np.array("mannequin-x"),
-        "avatar/parents": parents, "avatar/hand_mean": zeros((30, 3), np.float32),
-    }
-    np.savez(path, **arrays)
+    person = PersonParams(track_id=track_id, betas=zeros(10), global_orient=np.tile(orient, (t, 1)),
+                          body_pose=zeros((t, 21, 3)), left_hand_pose=zeros((t, 15, 3)),
+                          right_hand_pose=zeros((t, 15, 3)), jaw_pose=zeros((t, 3)), transl=transl,
+                          valid=np.ones(t, bool), confidence=np.ones(t))
+    data = body_motion([person], MannequinBody(), fps=25.0, image_size=size, frame_index=np.arange(t),
+                       camera=CameraParams((focal, focal), (size[0] / 2, size[1] / 2), 0.0, "user"))
+    write_motion(path, data)
+    return data
 
 
 def test_motion_overlay_projects_forward_kinematics(make_video, tmp_path: Path) -> None:
-    from models.body import mannequin_rest_joints
-    from models.skeleton import parents_array
+    import torch
 
-    rest = mannequin_rest_joints(np.zeros(10))
-    parents = parents_array()
+    from models.body import MannequinBody
+
     orient = np.array([np.pi, 0.0, 0.0])  # model y-up -> camera y-down: the figure stands upright
+    body = MannequinBody()
+    rest = body.rest_joints_np(np.zeros(10)).astype(np.float64)
     transl = np.array([[0.0, 0.0, 3.0], [0.3, 0.0, 3.0], [0.6, 0.0, 3.0]]) - rest[0]
     size, focal = (W, H), 300.0
     motion = tmp_path / "motion.npz"
-    _motion_file(motion, rest, parents, transl, orient, focal, size)
+    _motion_file(motion, transl, orient, focal, size)
     video = make_video("black.avi", [np.zeros((H, W, 3), np.uint8)] * 3, size=size, fourcc="MJPG")
     out = tmp_path / "motion.avi"
     result = run_cli("overlay", str(video), str(motion), "-o", str(out))
     assert result.returncode == 0, result.stderr
+    # the joints as the body model itself poses them (torch forward, not the overlay's numpy path)
+    with torch.no_grad():
+        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+        posed = body(f32(np.zeros((3, 10))), f32(np.tile(orient, (3, 1))), f32(np.zeros((3, 21, 3))),
+                     f32(np.zeros((3, 15, 3))), f32(np.zeros((3, 15, 3))), f32(np.zeros((3, 3))),
+                     transl=f32(transl)).joints.numpy()
+    R = Rotation.from_rotvec(orient).as_matrix()
     capture = cv2.VideoCapture(str(out))
     color = person_color(4)
-    R = Rotation.from_rotvec(orient).as_matrix()
     for row in range(3):
         ok, frame = capture.read()
         assert ok
-        joints = (rest - rest[0]) @ R.T + rest[0] + transl[row]  # FK of a zero pose, by hand
-        uv = joints[:, :2] / joints[:, 2:] * focal + np.array(size) / 2
+        by_hand = (rest - rest[0]) @ R.T + rest[0] + transl[row]  # FK of a zero body pose
+        for joint in (0, 4, 7, 15, 20):
+            assert np.allclose(posed[row, joint], by_hand[joint], atol=1e-4)
+        uv = posed[row, :, :2] / posed[row, :, 2:] * focal + np.array(size) / 2
         for joint in (0, 4, 7, 15, 20):  # pelvis, left knee, left ankle, head, left wrist
             x, y = np.round(uv[joint]).astype(int)
             assert near_color(frame, x, y, color, tol=60), (row, joint, frame[y, x])
@@ -240,16 +246,22 @@ def test_error_through_a_real_process(image_and_keypoints: tuple[Path, Path], tm
     assert text.returncode == 2 and text.stderr.strip().startswith("error: frame 3 is not")
 
 
-def test_motion_file_with_nan_is_refused(tmp_path: Path, image_and_keypoints: tuple[Path, Path],
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from models.skeleton import parents_array
-
+def test_damaged_motion_file_is_refused(tmp_path: Path, image_and_keypoints: tuple[Path, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     image, _ = image_and_keypoints
-    transl = np.array([[0.0, 0.0, np.nan]])
-    motion = tmp_path / "nan.npz"
-    _motion_file(motion, np.zeros((55, 3)), parents_array(), transl, np.zeros(3), 300.0, (W, H))
-    code, error = run_in_process(capsys, "overlay", str(image), str(motion), "-o", str(tmp_path / "o.png"))
-    assert code == 2 and "NaN" in error["message"]
+    good = tmp_path / "good.npz"
+    data = _motion_file(good, np.array([[0.0, 0.0, 3.0]]), np.array([np.pi, 0.0, 0.0]), 300.0, (W, H))
+    nan = dict(data)
+    nan["p0/transl"] = np.array([[0.0, 0.0, np.nan]], np.float32)
+    np.savez(tmp_path / "nan.npz", **nan)
+    newer = dict(data)
+    newer["format"] = np.array("video-mocap-motion/2")
+    np.savez(tmp_path / "newer.npz", **newer)
+    for name, words in (("nan.npz", "non-finite"), ("newer.npz", "newer")):
+        code, error = run_in_process(capsys, "overlay", str(image), str(tmp_path / name), "-o", str(tmp_path / "o.png"))
+        assert code == 2 and words in error["message"], error
+    code, error = run_in_process(capsys, "overlay", str(image), str(good), "-o", str(tmp_path / "o.png"))
+    assert code == 0 and (tmp_path / "o.png").exists(), error
 
 
 def test_cancel_leaves_no_output(make_video, tmp_path: Path) -> None:
