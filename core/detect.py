@@ -6,7 +6,8 @@ Cues (none finds everyone; each is cheap enough to run now and then, not every f
 * ``blazepose``: the multi-person BlazePose detector on the whole frame and on tiles
   (finds people whose face shows, at close and medium range);
 * ``face``: full-range face detection (a face implies a body below it);
-* ``hog``: OpenCV's HOG pedestrian detector (upright whole people, also from behind);
+* ``hog``: OpenCV's HOG pedestrian detector (upright whole people, also from behind; OpenCV 5,
+  pinned for the worker, no longer ships it, so the cue is skipped with a note there);
 * ``motion``: blobs moving against a static background (MOG2 background model).
 
 A candidate becomes a person only if the landmark network, run on the region the cue
@@ -34,7 +35,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError
-from core.keypoints_file import NUM_BODY, NUM_FACE, NUM_HAND, Keypoints, PersonKeypoints
+from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
 from core.track import Observation, Tracker
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
@@ -379,7 +380,8 @@ class KeypointPipeline:
         self.frames: list[int] = []
         self._rows: list[dict[int, PersonFrame]] = []
         self._jobs = self.cues.jobs(width, height)
-        self._jobs_per_frame = max(1, math.ceil(len(self._jobs) / max(1.0, options.detect_interval_s * fps)))
+        self._jobs_per_frame = len(self._jobs) / max(1.0, options.detect_interval_s * fps)
+        self._credit = 0.0
         self._cursor = 0
         self._pending_prompts = sorted(options.prompts, key=lambda p: p.frame)
         self.detection_jobs = 0
@@ -408,9 +410,13 @@ class KeypointPipeline:
             if not self.frames:  # first frame: the whole sweep, so people are found at once
                 jobs = self._jobs
             else:
-                jobs = [self._jobs[(self._cursor + k) % len(self._jobs)] for k in range(self._jobs_per_frame)]
-                self._cursor = (self._cursor + self._jobs_per_frame) % len(self._jobs)
-            observations += self._detect(image_bgr, image_rgb, observations, jobs)
+                self._credit += self._jobs_per_frame
+                count = int(self._credit)
+                self._credit -= count
+                jobs = [self._jobs[(self._cursor + k) % len(self._jobs)] for k in range(count)]
+                self._cursor = (self._cursor + count) % len(self._jobs)
+            if jobs:
+                observations += self._detect(image_bgr, image_rgb, observations, jobs)
             self.detection_jobs += len(jobs)
         self.timings["detect"] += time.perf_counter() - start
 
@@ -522,4 +528,4 @@ def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Prog
 
 
 __all__ = ["BoxPrompt", "CUES", "Candidate", "CueDetector", "DetectOptions", "KeypointPipeline",
-           "PersonConfirmer", "detect_keypoints", "NUM_BODY", "NUM_HAND", "NUM_FACE"]
+           "PersonConfirmer", "detect_keypoints", "search_regions"]
