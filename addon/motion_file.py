@@ -260,7 +260,7 @@ class _Validator:
         arr = self.get(key, required)
         if arr is None:
             return None
-        if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+        if arr.dtype.kind not in "fiu":
             raise self.fail(f"'{key}' must hold numbers, got dtype {arr.dtype}")
         self._shape(key, arr, shape, dims, names)
         out = arr.astype(np.float32)
@@ -278,7 +278,8 @@ class _Validator:
         self._shape(key, arr, shape, dims, names)
         return _ro(arr.astype(dtype))
 
-    def flags(self, key: str, shape: tuple[int | None, ...], dims: dict[str, int], names: tuple[str, ...]) -> np.ndarray:
+    def flags(self, key: str, shape: tuple[int | None, ...], dims: dict[str, int],
+              names: tuple[str, ...]) -> np.ndarray:
         arr = self.get(key)
         assert arr is not None
         if arr.dtype != np.bool_:
@@ -373,7 +374,8 @@ class _Validator:
             raise self.fail(f"'camera_focal_std_px' must be >= 0, got {std_value}")
         source = self.text("camera_focal_source", required=False, default="estimated")
         if source not in FOCAL_SOURCES:
-            raise self.fail(f"'camera_focal_source' is {source!r}, expected one of {', '.join(FOCAL_SOURCES)}")
+            raise self.fail(f"'camera_focal_source' is {source!r}, "
+                            f"expected one of {', '.join(FOCAL_SOURCES)}")
         return Camera(image_size=image_size, focal_px=focal, center_px=center, focal_std_px=std_value,
                       focal_source=source)
 

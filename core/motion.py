@@ -117,7 +117,8 @@ def body_motion(people: Sequence[PersonParams], body: BodyModel, *, fps: float, 
     data["person_ids"] = np.asarray([p.track_id for p in people], np.int64)
     for i, p in enumerate(people):
         betas = _f32(p.betas, (10,))
-        expression = np.zeros((t, 10), np.float32) if p.expression is None else np.asarray(p.expression, np.float32)
+        expression = (np.zeros((t, 10), np.float32) if p.expression is None
+                      else np.asarray(p.expression, np.float32))
         data.update({
             f"p{i}/valid": np.asarray(p.valid, bool).reshape(t),
             f"p{i}/confidence": _f32(p.confidence, (t,)),

@@ -302,7 +302,8 @@ def _build_smplx_module(path: Any, cls_name: str, **kwargs: Any) -> Any:
             return getattr(smplx, cls_name)(str(path), ext=path.suffix[1:], **kwargs)
     except (KeyError, AttributeError, ValueError, IndexError, TypeError, RuntimeError, OSError,
             AssertionError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path}: cannot load as a {cls_name} model ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(f"{path}: cannot load as a {cls_name} model "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
 class SmplxBody(BodyModel):

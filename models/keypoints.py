@@ -109,7 +109,8 @@ _HAND_CHAINS = {  # MediaPipe finger landmarks (base..tip) -> model finger name
     "thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 10, 11, 12),
     "ring": (13, 14, 15, 16), "pinky": (17, 18, 19, 20),
 }
-FINGERTIP_EXTEND: dict[str, float] = {"thumb": 0.85, "index": 0.95, "middle": 0.95, "ring": 0.95, "pinky": 0.95}
+FINGERTIP_EXTEND: dict[str, float] = {
+    "thumb": 0.85, "index": 0.95, "middle": 0.95, "ring": 0.95, "pinky": 0.95}
 """Fingertip = the last joint + this fraction of the (second-to-last -> last joint) bone,
 continued: the distal phalanx plus the pad, as long as the middle phalanx (thumb: shorter)."""
 
@@ -129,7 +130,8 @@ def hand_targets(side: str) -> tuple[LandmarkTarget, ...]:
     """MediaPipe Hands 21 -> the SMPL-X joints of the ``left``/``right`` hand (wrist + 15)."""
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-    joint_of = {name[len(side) + 1:]: i for i, name in enumerate(SMPLX_JOINT_NAMES) if name.startswith(side + "_")}
+    joint_of = {name[len(side) + 1:]: i for i, name in enumerate(SMPLX_JOINT_NAMES)
+                if name.startswith(side + "_")}
     return _hand_targets(joint_of)
 
 

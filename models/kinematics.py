@@ -353,6 +353,7 @@ def linear_blend_skinning_np(rest_vertices: np.ndarray, transforms: np.ndarray, 
     rot = transforms[..., :3, :3]
     trans = transforms[..., :3, 3] - np.einsum("...jab,jb->...ja", rot, np.asarray(rest_joints, np.float64))
     mats = np.concatenate((rot, trans[..., None]), axis=-1)            # (..., J, 3, 4)
-    blended = np.einsum("vk,...vkab->...vab", np.asarray(skin_weights, np.float64), mats[..., skin_indices, :, :])
+    weights = np.asarray(skin_weights, np.float64)
+    blended = np.einsum("vk,...vkab->...vab", weights, mats[..., skin_indices, :, :])
     verts = np.asarray(rest_vertices, np.float64)
     return np.einsum("...vab,vb->...va", blended[..., :3], verts) + blended[..., 3]

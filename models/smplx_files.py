@@ -95,7 +95,8 @@ def check_kintree(path: Path, kintree: object, parents: tuple[int, ...], what: s
     """Raise ModelFileError unless the file's kinematic tree is ``parents``."""
     table = np.asarray(kintree)
     if table.ndim != 2 or table.shape[1] != len(parents):
-        raise ModelFileError(f"{path}: {what} kintree_table has shape {table.shape}, expected (2, {len(parents)})")
+        raise ModelFileError(f"{path}: {what} kintree_table has shape {table.shape}, "
+                             f"expected (2, {len(parents)})")
     found = table[0].astype(np.int64).copy()
     found[0] = -1
     if tuple(int(p) for p in found) != parents:

@@ -108,7 +108,8 @@ def _select(motion: MotionFile, frames: tuple[int | None, int | None],
         keep &= fi < end
     rows = np.nonzero(keep)[0]
     if rows.size == 0:
-        raise InputError(f"no frames in the range asked for (the file holds frames {int(fi[0])}..{int(fi[-1])})")
+        raise InputError(f"no frames in the range asked for "
+                         f"(the file holds frames {int(fi[0])}..{int(fi[-1])})")
     people = list(motion.people)
     if person_ids:
         known = [p.track_id for p in people]
