@@ -183,6 +183,59 @@ def test_motion_overlay_projects_forward_kinematics(make_video, tmp_path: Path) 
     capture.release()
 
 
+def test_motion_overlay_matches_the_body_model_for_any_pose(tmp_path: Path) -> None:
+    """Random body, hand and jaw poses: the overlay's joints are the body model's own joints, projected."""
+    import torch
+
+    from core.motion import CameraParams, PersonParams, body_motion, write_motion
+    from core.overlay import load_overlay_source
+    from models.body import MannequinBody
+
+    rng = np.random.default_rng(3)
+    t = 4
+    body = MannequinBody()
+    params = dict(betas=rng.normal(0, 1, 10), global_orient=np.tile([np.pi, 0, 0], (t, 1)) + rng.normal(0, .2, (t, 3)),
+                  body_pose=rng.normal(0, .3, (t, 21, 3)), left_hand_pose=rng.normal(0, .3, (t, 15, 3)),
+                  right_hand_pose=rng.normal(0, .3, (t, 15, 3)), jaw_pose=rng.normal(0, .1, (t, 3)),
+                  transl=np.array([0.0, 0.2, 4.0]) + rng.normal(0, .1, (t, 3)))
+    person = PersonParams(track_id=9, valid=np.ones(t, bool), confidence=np.ones(t), **params)
+    focal, center = (900.0, 880.0), (330.0, 250.0)
+    path = tmp_path / "random.npz"
+    write_motion(path, body_motion([person], body, fps=30.0, image_size=(640, 480), frame_index=np.arange(t),
+                                   camera=CameraParams(focal, center, 0.0, "user")))
+    overlay = load_overlay_source(path)
+    _, _, uv, front = overlay.people[0]  # type: ignore[attr-defined]
+    f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+    with torch.no_grad():
+        joints = body(f32(np.tile(params["betas"], (t, 1))), f32(params["global_orient"]), f32(params["body_pose"]),
+                      f32(params["left_hand_pose"]), f32(params["right_hand_pose"]), f32(params["jaw_pose"]),
+                      transl=f32(params["transl"])).joints.numpy()
+    expected = joints[..., :2] / joints[..., 2:] * np.array(focal) + np.array(center)
+    assert front.all()
+    assert np.abs(uv - expected).max() < 0.05, np.abs(uv - expected).max()
+
+
+def test_ground_truth_sample_overlay_matches_its_true_joints() -> None:
+    """On a rendered ground-truth sample (when present): FK of its parameters lands on its true joints."""
+    from addon.motion_file import validate_motion
+    from core.overlay import MotionOverlay
+    from models.body import MannequinBody
+
+    sample = REPO / "data/samples/default/ground_truth.npz"
+    if not sample.exists():
+        pytest.skip("ground-truth samples not generated (make samples)")
+    with np.load(sample, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if "avatar/parents" not in arrays:  # early sample files lack avatar/*: the mannequin-x avatar made them
+        arrays.update(MannequinBody().avatar_arrays())
+    overlay = MotionOverlay(validate_motion(arrays, str(sample)))
+    _, valid, uv, _ = overlay.people[0]
+    true_uv, _ = project(arrays["p0/joints_cam"].astype(np.float64), arrays["camera_focal_px"],
+                         arrays["camera_center_px"])
+    assert valid.any()
+    assert np.abs(uv[valid] - true_uv[valid]).max() < 0.5
+
+
 # -- errors: clear messages, exit codes, nothing left behind ---------------------------------
 
 @pytest.fixture
