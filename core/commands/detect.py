@@ -26,13 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out the person with this track id (repeatable)")
     parser.add_argument("--no-hands", action="store_true", help="skip the hand model")
     parser.add_argument("--no-face", action="store_true", help="skip the face mesh")
+    parser.add_argument("--full-hands", action="store_true",
+                        help="use the full hand landmark model (more accurate fingers, about 2x slower)")
 
 
 def options_from_args(args: argparse.Namespace) -> DetectOptions:
     """DetectOptions from parsed arguments (InputError for bad values)."""
     options = DetectOptions(max_people=args.max_people,
                             prompts=[BoxPrompt.parse(text) for text in args.person],
-                            drop_ids=list(args.drop_id), hands=not args.no_hands, face=not args.no_face)
+                            drop_ids=list(args.drop_id), hands=not args.no_hands, face=not args.no_face,
+                            hand_complexity=1 if args.full_hands else 0)
     options.check()
     return options
 
