@@ -29,6 +29,8 @@ from mathutils import Matrix, Quaternion, Vector
 from .. import keys
 from .smplx_names import SMPLX_JOINT_NAMES, SMPLX_PARENTS, depth
 
+MAX_PASSES = 3
+PASS_TOLERANCE = np.radians(0.1)   # radians: a bake pass is repeated until every bone is this close
 ProgressFn = Callable[[int, int], None]
 """progress(done, total): called while baking."""
 
@@ -99,6 +101,13 @@ def _rotation(m: np.ndarray) -> np.ndarray:
     return r
 
 
+def _max_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest angle (radians) between corresponding rotations (...,3,3) (scale removed)."""
+    rel = np.swapaxes(_rotation(a), -1, -2) @ _rotation(b)
+    cos = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return float(np.arccos(np.clip(cos, -1.0, 1.0)).max())
+
+
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(3,3) smallest rotation taking direction a onto direction b."""
     q = Vector(a).rotation_difference(Vector(b))
@@ -119,6 +128,15 @@ def leg_length(heads: dict[str, np.ndarray]) -> float | None:
     return float(np.mean(lengths)) if lengths else None
 
 
+_LIMB_PARTS = ("shoulder", "elbow", "hip", "knee", "ankle", "thumb", "index", "middle", "ring", "pinky")
+
+
+def _is_limb(joint: str) -> bool:
+    """Limb segments align on their rest direction; the torso chain (pelvis, spine, collars,
+    neck, head), whose short SMPL-X segments are curved, keeps its world orientation."""
+    return any(part in joint for part in _LIMB_PARTS)
+
+
 def rest_alignment(rows: Sequence[tuple[str, str, str]], source_heads: dict[str, np.ndarray],
                    target_heads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per joint, the world rotation D taking the source bone's rest direction onto the target's.
@@ -128,8 +146,8 @@ def rest_alignment(rows: Sequence[tuple[str, str, str]], source_heads: dict[str,
         source_heads, target_heads: joint -> rest head position in world space.
 
     Returns:
-        joint -> (3,3). Joints with one mapped child align on the direction to that child;
-        the others inherit their nearest mapped ancestor's (identity at the root).
+        joint -> (3,3). Limb joints with one mapped child align on the direction to that
+        child; the others inherit their nearest mapped ancestor's (identity for the torso).
     """
     mapped = {row[0] for row in rows}
 
@@ -147,7 +165,7 @@ def rest_alignment(rows: Sequence[tuple[str, str, str]], source_heads: dict[str,
     align: dict[str, np.ndarray] = {}
     for joint in sorted(mapped, key=depth):
         kids = children[joint]
-        if len(kids) == 1:
+        if len(kids) == 1 and _is_limb(joint):
             a = source_heads[kids[0]] - source_heads[joint]
             b = target_heads[kids[0]] - target_heads[joint]
             if np.linalg.norm(a) > 1e-6 and np.linalg.norm(b) > 1e-6:
@@ -316,13 +334,19 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
         quats = np.empty((len(frames), len(rows), 4))
         locs = np.empty((len(frames), 3))
         for f in range(len(frames)):
-            for level in levels:
-                for i in level:
-                    pb = pbs[i]
-                    m = Matrix(r_arm[f, i].tolist()).to_4x4()
-                    m.translation = Vector(root_arm[f]) if i == root else pb.matrix.translation
-                    pb.matrix = m
-                view_layer.update()
+            for _ in range(MAX_PASSES):
+                for level in levels:
+                    for i in level:
+                        pb = pbs[i]
+                        m = Matrix(r_arm[f, i].tolist()).to_4x4()
+                        m.translation = Vector(root_arm[f]) if i == root else pb.matrix.translation
+                        pb.matrix = m
+                    view_layer.update()
+                # rigs whose parents depend on later bones through constraints (Rigify's
+                # reversed lower spine) need another pass; plain hierarchies converge at once
+                reached = np.stack([np.array(pb.matrix.to_3x3()) for pb in pbs])
+                if _max_angle(reached, r_arm[f]) < PASS_TOLERANCE:
+                    break
             for i, pb in enumerate(pbs):
                 quats[f, i] = pb.matrix_basis.to_quaternion()
             locs[f] = pbs[root].matrix_basis.translation
