@@ -176,8 +176,8 @@ class Tracker:
         self.tracks = survivors
         for j in sorted(set(range(len(obs))) - used, key=lambda k: (obs[k].source != "prompt", -obs[k].quality)):
             o = obs[j]
-            if self._overlaps_matched(o, obs, used):
-                continue
+            if o.source == "track" or self._overlaps_matched(o, obs, used):
+                continue  # new people come from confirmed detections or prompts, not from drifting regions
             if o.source != "prompt" and self.full():
                 continue
             track = Track(id=self._next_id, body=o.body, box=o.body.box(), source=o.source)

@@ -43,9 +43,10 @@ def test_ids_survive_a_crossing_with_one_second_occlusion() -> None:
     history: dict[int, list[float]] = {}
     for t in range(120):
         xa, xb = 100.0 + speed * t, 580.0 - speed * t  # A walks right, B walks left (front)
-        obs = [Observation(body(xb, feet_y=420.0), "track")]
+        source = "blazepose" if t == 0 else "track"
+        obs = [Observation(body(xb, feet_y=420.0), source)]
         if abs(xa - xb) > 80.0:
-            obs.append(Observation(body(xa), "track"))
+            obs.append(Observation(body(xa), source))
         for pid, b in tracker.update(obs).items():
             history.setdefault(pid, []).append(float(b.points_2d[:, 0].mean()))
     assert len(history) == 2, history.keys()
@@ -53,6 +54,12 @@ def test_ids_survive_a_crossing_with_one_second_occlusion() -> None:
     assert np.all(np.diff(a) > 0), "track 1 must keep walking right (no id switch)"
     assert np.all(np.diff(b) < 0), "track 2 must keep walking left (no id switch)"
     assert a[-1] > 500 and b[-1] < 150
+
+
+def test_drifting_regions_never_start_tracks() -> None:
+    tracker = Tracker()
+    assert tracker.update([Observation(body(100.0), "track", 7)]) == {}
+    assert list(tracker.update([Observation(body(100.0), "hog")])) == [1]
 
 
 def test_tracks_start_and_end() -> None:
