@@ -65,6 +65,12 @@ class Style:
     point: int
     font_scale: float
 
+    def for_person(self, height_px: float) -> tuple[int, int]:
+        """(line, point radius) for a person ``height_px`` tall: thinner on small people."""
+        if not np.isfinite(height_px) or height_px <= 0:
+            return self.line, self.point
+        return (max(1, min(self.line, round(height_px / 50))), max(1, min(self.point, round(height_px / 40))))
+
     @classmethod
     def for_size(cls, width: int, height: int) -> Style:
         unit = max(min(width, height) / 480.0, 0.25)
@@ -151,15 +157,16 @@ class KeypointsOverlay:
             color = person_color(person.id)
             if person.face_conf[row] > 0:
                 draw_points_lightly(image, person.face_2d[row, :, :2], _shade(color, 255, 0.5))
+            x0, y0, x1, y1 = person.box[row]
+            line, point = s.for_person(y1 - y0)
             body_visible = person.body_conf[row] >= MIN_BODY_CONF
-            draw_edges(image, person.body_2d[row], BODY_EDGES, body_visible, color, s.line, s.point)
+            draw_edges(image, person.body_2d[row], BODY_EDGES, body_visible, color, line, point)
             for points, conf, shade in ((person.left_hand_2d, person.left_hand_conf, 255),
                                         (person.right_hand_2d, person.right_hand_conf, 0)):
                 visible = conf[row] > 0
                 if visible.any():
                     draw_edges(image, points[row], HAND_EDGES, visible, _shade(color, shade, 0.35),
-                               s.thin, max(1, s.point - 1))
-            x0, y0, x1, y1 = person.box[row]
+                               min(s.thin, line), max(1, point - 1))
             if x1 > x0 and y1 > y0:
                 cv2.rectangle(image, (int(x0), int(y0)), (int(x1), int(y1)), color, s.thin, cv2.LINE_AA)
             draw_label(image, f"id {person.id}", (x0, y0), color, s)
@@ -215,7 +222,9 @@ class MotionOverlay:
             if not valid[row]:
                 continue
             color = person_color(person_id)
-            draw_edges(image, uv[row], self.edges, front[row], color, s.line, s.point)
+            seen = uv[row][front[row]]
+            line, point = s.for_person(float(np.ptp(seen[:, 1])) if len(seen) else 0.0)
+            draw_edges(image, uv[row], self.edges, front[row], color, line, point)
             label_joint = 15 if len(self.parents) == 55 else 0  # head, or the wrist of a hand
             if front[row, label_joint]:
                 x, y = uv[row, label_joint]
