@@ -135,7 +135,9 @@ def read_fcurve(fcurve: bpy.types.FCurve) -> tuple[np.ndarray, np.ndarray]:
     return co[0::2], co[1::2]
 
 
-def _new_fcurve(action: bpy.types.Action, owner: bpy.types.ID, bag, channel: Channel) -> bpy.types.FCurve:
+def _new_fcurve(action: bpy.types.Action, bag, channel: Channel, groups: dict[str, object]) -> bpy.types.FCurve:
+    """A fresh, empty curve for the channel (an existing one is replaced); ``groups`` caches
+    the channel groups by name during one write."""
     if not LAYERED_ACTIONS:
         curves = action.fcurves
         old = curves.find(channel.data_path, index=channel.index)
@@ -149,11 +151,11 @@ def _new_fcurve(action: bpy.types.Action, owner: bpy.types.ID, bag, channel: Cha
         bag.fcurves.remove(old)
     fcurve = bag.fcurves.new(channel.data_path, index=channel.index)
     if channel.group:
-        group = bag.groups.get(channel.group) if hasattr(bag.groups, "get") else None
+        if not groups:
+            groups.update((g.name, g) for g in bag.groups)
+        group = groups.get(channel.group)
         if group is None:
-            group = next((g for g in bag.groups if g.name == channel.group), None)
-        if group is None:
-            group = bag.groups.new(channel.group)
+            group = groups[channel.group] = bag.groups.new(channel.group)
         fcurve.group = group
     return fcurve
 
@@ -183,26 +185,29 @@ def write_channels(owner: bpy.types.ID, frames: np.ndarray, channels: Sequence[C
     if n and np.any(np.diff(frames) <= 0):
         raise ValueError("frames must be strictly increasing")
     for channel in channels:
-        values = np.asarray(channel.values)
-        if values.shape != (n,):
-            raise ValueError(f"{channel.data_path}[{channel.index}]: {values.shape} values for {n} frames")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{channel.data_path}[{channel.index}]: values are not finite")
+        if np.shape(channel.values) != (n,):
+            raise ValueError(f"{channel.data_path}[{channel.index}]: {np.shape(channel.values)} values for {n} frames")
+    co = np.empty((len(channels), n, 2), dtype=np.float32)
+    co[:, :, 0] = frames
+    if channels:
+        co[:, :, 1] = np.stack([np.asarray(c.values) for c in channels])
+    bad = ~np.isfinite(co[:, :, 1]).all(axis=1)
+    if bad.any():
+        channel = channels[int(np.argmax(bad))]
+        raise ValueError(f"{channel.data_path}[{channel.index}]: values are not finite")
     if interpolation is not None and interpolation not in _INTERPOLATION:
         raise ValueError(f"interpolation must be one of {_INTERPOLATION}")
     action = ensure_action(owner, action, action_name)
     bag = _channelbag(action, owner, create=True) if LAYERED_ACTIONS else None
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2] = frames
     interp = None
     if interpolation is not None:
         interp = np.full(n, _INTERPOLATION.index(interpolation), dtype=np.int32)
-    for channel in channels:
-        fcurve = _new_fcurve(action, owner, bag, channel)
+    groups: dict[str, object] = {}
+    for k, channel in enumerate(channels):
+        fcurve = _new_fcurve(action, bag, channel, groups)
         points = fcurve.keyframe_points
         points.add(n)
-        co[1::2] = channel.values
-        points.foreach_set("co", co)
+        points.foreach_set("co", co[k].ravel())
         if interp is not None:
             points.foreach_set("interpolation", interp)
         fcurve.update()

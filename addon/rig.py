@@ -60,13 +60,17 @@ MIN_BONE_LENGTH = 0.01  # metres
 def axis_angle_to_quat(aa: np.ndarray) -> np.ndarray:
     """(..., 3) axis-angle (radians) -> (..., 4) unit quaternions (w, x, y, z), float64."""
     aa = np.asarray(aa, dtype=np.float64)
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    angle = np.sqrt((aa * aa).sum(axis=-1))
     half = 0.5 * angle
-    # sin(half)/angle, with its limit 1/2 - angle^2/48 near zero
     small = angle < 1e-8
-    safe = np.where(small, 1.0, angle)
-    scale = np.where(small, 0.5 - angle * angle / 48.0, np.sin(half) / safe)
-    return np.concatenate([np.cos(half), aa * scale], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.sin(half) / angle
+    if small.any():  # sin(angle/2)/angle -> 1/2 - angle^2/48 near zero
+        scale[small] = 0.5 - angle[small] ** 2 / 48.0
+    out = np.empty(aa.shape[:-1] + (4,))
+    out[..., 0] = np.cos(half)
+    np.multiply(aa, scale[..., None], out=out[..., 1:])
+    return out
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -124,9 +128,9 @@ def make_continuous(quats: np.ndarray) -> np.ndarray:
     q = np.array(quats, dtype=np.float64, copy=True)
     if len(q) < 2:
         return q
-    dots = np.sum(q[1:] * q[:-1], axis=-1)
-    flips = np.cumsum(dots < 0, axis=0) % 2 == 1
-    q[1:][flips] *= -1.0
+    dots = (q[1:] * q[:-1]).sum(axis=-1)
+    flips = np.cumsum(dots < 0, axis=0, dtype=np.int32) & 1  # odd number of flips so far
+    q[1:] *= (1 - 2 * flips)[..., None]
     return q
 
 
@@ -344,9 +348,9 @@ def pose_keys(avatar: Avatar, global_orient: np.ndarray, transl: np.ndarray,
     """
     frames = len(global_orient)
     rest = avatar.rest_matrices
-    q_rest = matrix_to_quat(rest[:, :3, :3])  # (J,4)
-    q_local = axis_angle_to_quat(local_rotations)  # (T,J,4)
-    quats = quat_multiply(quat_multiply(quat_conjugate(q_rest)[None], q_local), q_rest[None])
+    # Q^T R(a) Q = R(Q^T a): conjugating by the bone's rest rotation turns the axis
+    local = np.asarray(local_rotations, np.float64)
+    quats = axis_angle_to_quat(np.matmul(local[:, :, None, :], rest[None, :, :3, :3])[:, :, 0, :])  # a^T Q = (Q^T a)^T
     # root: basis = B0^-1 A^-1 camera_to_blender(G0) T(-J0) B0
     g0 = np.zeros((frames, 4, 4))
     g0[:, :3, :3] = quat_to_matrix(axis_angle_to_quat(global_orient))
