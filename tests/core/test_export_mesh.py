@@ -138,3 +138,30 @@ def test_errors(scene, tmp_path: Path) -> None:
         _select(load_motion(path), (100, None), None)
     with pytest.raises(InputError, match="not seen"):
         _select(load_motion(path), (52, 53), [3])
+
+
+def test_hands_only_motion(tmp_path: Path) -> None:
+    """MANO hands-only files export too; the meshes match MANO's own LBS up to its (tiny, synthetic)
+    pose-corrective blend shapes, which the motion file does not carry."""
+    from addon.motion_file import load_motion
+    from core.commands.export_mesh import posed_vertices
+    from core.motion import HandParams, hand_motion
+    from models.body import load_hand_model
+    from models.smplx_files import write_mano_pkl
+
+    write_mano_pkl(tmp_path / "MANO_RIGHT.pkl", "right")
+    hand = load_hand_model(str(tmp_path), "right")
+    rng = np.random.default_rng(4)
+    params = HandParams(track_id=0, side="right", betas=rng.normal(0, 1, 10), global_orient=rng.normal(0, 1, (2, 3)),
+                        hand_pose=rng.normal(0, 0.3, (2, 15, 3)), transl=np.tile([0, 0, 0.5], (2, 1)),
+                        valid=np.ones(2, bool), confidence=np.ones(2))
+    write_motion(tmp_path / "hands.npz", hand_motion([params], {"right": hand}, fps=30, image_size=(640, 480),
+                                                     frame_index=np.arange(2), camera=CameraParams((600, 600), (320, 240))))
+    motion = load_motion(tmp_path / "hands.npz")
+    verts = posed_vertices(motion, motion.people[0], np.arange(2))
+    out = hand(torch.as_tensor(params.betas, dtype=torch.float32).expand(2, 10),
+               torch.as_tensor(params.global_orient, dtype=torch.float32),
+               torch.as_tensor(params.hand_pose, dtype=torch.float32),
+               torch.as_tensor(params.transl, dtype=torch.float32), return_vertices=True)
+    assert verts.shape == out.vertices.shape
+    np.testing.assert_allclose(verts, out.vertices.numpy(), atol=5e-3)
