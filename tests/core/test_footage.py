@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import tracemalloc
 from pathlib import Path
@@ -367,3 +368,29 @@ def test_frames_are_streamed_not_held(make_video) -> None:
         tracemalloc.stop()
     assert count == 200
     assert peak < 10 * frame_bytes, f"peak {peak / 1e6:.1f} MB for 200 frames of {frame_bytes / 1e6:.2f} MB"
+
+
+def _rss_bytes() -> int:
+    """Resident memory of this process now (Linux /proc)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_long_1080p_video_keeps_resident_memory_flat(make_video) -> None:
+    """600 frames of 1080p (3.7 GB if held) are read with resident memory that stays flat."""
+    gradient = np.tile(np.linspace(0, 255, 1920, dtype=np.uint8), (1080, 1))
+    frames = [np.dstack([np.roll(gradient, 7 * i, axis=1)] * 3) for i in range(0, 600, 50)]
+    path = make_video("long1080.avi", [frames[(i // 50) % len(frames)] for i in range(600)],
+                      size=(1920, 1080), fourcc="MJPG", fps=30)
+    del frames
+    samples = []
+    with open_footage(path) as footage:
+        for frame in footage:
+            if frame.index % 50 == 0:
+                samples.append(_rss_bytes())
+    assert frame.index == 599
+    growth = max(samples[2:]) - samples[1]
+    print(f"RSS after 50 frames {samples[1] / 1e6:.0f} MB, max later {max(samples[2:]) / 1e6:.0f} MB")
+    assert growth < 60e6, f"resident memory grew {growth / 1e6:.0f} MB over 550 frames of 6.2 MB each"
