@@ -128,6 +128,11 @@ class BodyModel(torch.nn.Module):
     def num_vertices(self) -> int:
         return int(self.skin_weights.shape[0])
 
+    @property
+    def parent_list(self) -> list[int]:
+        """The 55 parent indices as a Python list (what :func:`models.kinematics.forward_kinematics` takes)."""
+        return list(self._parents_list)
+
     def full_pose(self, global_orient: Tensor, body_pose: Tensor, left_hand_pose: Tensor,
                   right_hand_pose: Tensor, jaw_pose: Tensor) -> Tensor:
         """(B, 55, 3) local axis-angle of every joint, mean hand added, eyes at rest."""
@@ -401,6 +406,11 @@ class HandModel(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         return self.hand_mean.device
+
+    @property
+    def parent_list(self) -> list[int]:
+        """The 16 MANO parent indices as a Python list."""
+        return list(self._parents_list)
 
     def _shaped_vertices(self, betas: Tensor) -> Tensor:
         return self.v_template + torch.einsum("vkd,bd->bvk", self.shapedirs, betas)

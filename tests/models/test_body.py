@@ -127,6 +127,7 @@ def test_joint_names_and_hierarchy_agree_across_backends(mannequin_body, officia
     body = load_body_model("smplx", str(official_model_dir))
     assert mannequin_body.joint_names == body.joint_names == SMPLX_JOINT_NAMES
     assert mannequin_body.parents.tolist() == body.parents.tolist() == list(SMPLX_PARENTS)
+    assert mannequin_body.parent_list == body.parent_list == list(SMPLX_PARENTS)
     # the smplx package's own names and the file's kintree
     theirs = tuple(smplx.joint_names.JOINT_NAMES[:55])
     assert tuple(SMPLX_PACKAGE_NAMES.get(n, n) for n in SMPLX_JOINT_NAMES) == theirs
