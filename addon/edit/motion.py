@@ -1,0 +1,43 @@
+"""Re-captured ranges: motion-file rows -> key channels of an existing SMPL-X avatar."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from .. import rig
+from ..keys import Channel
+
+
+def avatar_of(obj: bpy.types.Object) -> rig.Avatar:
+    """The :class:`addon.rig.Avatar` of an armature built by :func:`addon.rig.build_avatar`
+    (armature space is the model frame)."""
+    bones = list(obj.data.bones)
+    names = [b.name for b in bones]
+    parents = np.array([names.index(b.parent.name) if b.parent else -1 for b in bones])
+    rest = np.array([[list(r) for r in b.matrix_local] for b in bones], dtype=np.float64)
+    return rig.Avatar(armature=obj, mesh=None, bone_names=names, parents=parents,
+                      rest_joints=rest[:, :3, 3].copy(), rest_matrices=rest)
+
+
+def motion_channels(obj: bpy.types.Object, path: str, person: int = 0) -> tuple[np.ndarray, list[Channel]]:
+    """Keys of person ``person`` in a ``video-mocap-motion/1`` file for the avatar ``obj``.
+
+    Returns (frame_index (T,), channels); the caller places frame_index in the scene
+    (the take's frames are the source's frame numbers plus the take's offset).
+    """
+    with np.load(path, allow_pickle=False) as m:
+        names = [str(n) for n in m["avatar/joint_names"]]
+        p = f"p{person}/"
+        local = np.zeros((len(m[p + "global_orient"]), len(names), 3))
+        local[:, 1:22] = m[p + "body_pose"]
+        local[:, 22] = m[p + "jaw_pose"]
+        hand_mean = m["avatar/hand_mean"] if not bool(m["flat_hand_mean"]) else np.zeros((30, 3))
+        local[:, 25:40] = m[p + "left_hand_pose"] + hand_mean[:15]
+        local[:, 40:55] = m[p + "right_hand_pose"] + hand_mean[15:]
+        go, transl, frame_index = m[p + "global_orient"], m[p + "transl"], m["frame_index"]
+    avatar = avatar_of(obj)
+    if avatar.bone_names != names:
+        raise ValueError("the motion file's joints do not match this avatar's bones")
+    location, quats = rig.pose_keys(avatar, go, transl, local)
+    return np.asarray(frame_index), rig.pose_channels(avatar, location, quats)
