@@ -184,7 +184,10 @@ def run_case(folder: Path, people: int, size: tuple[int, int], frames: int) -> C
 def report(results: list[CaseResult]) -> str:
     lines = [f"{'case':<16}{'decode':>9}{'detect':>9}{'track':>9}{'landmk':>9}{'pipeline':>10}"
              f"{'holistic':>10}{'pipe/holi':>10}{'found':>7}  verdict",
-             "(frames/s; stage columns are frames/s of that stage alone; found = mean people per frame)"]
+             "(frames/s; a stage column is frames / seconds spent in that stage alone; track = body landmark "
+             "network on tracked regions + assignment; landmk = hands + face; pipeline = end to end, wall clock, "
+             "decode included; holistic = plain single-person Holistic, decode excluded; found = mean people "
+             "per frame)"]
     for r in results:
         s = r.stage_fps
         lines.append(f"{r.people}p {r.width}x{r.height:<8}{r.decode_fps:>9.1f}{s['detect']:>9.1f}{s['track']:>9.1f}"
