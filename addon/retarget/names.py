@@ -103,6 +103,8 @@ def parse(name: str) -> ParsedName | None:
             seg_token, int(digits[-1]) if digits else 0)
         return ParsedName(side, "finger", kind, segment)
     for role, pattern in _ROLES:
+        if role == "pelvis" and side:
+            continue  # a sided "hip" is the thigh joint (SMPL-X L_Hip / left_hip)
         if pattern.match(core):
             return ParsedName(side, role)
     return None

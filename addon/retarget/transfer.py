@@ -202,6 +202,20 @@ def map_points(points: np.ndarray, src_anchor: np.ndarray, tgt_anchor: np.ndarra
     return out
 
 
+_POSE_CHANNELS = ("location", "rotation_quaternion", "rotation_euler", "rotation_axis_angle", "scale")
+
+
+def _save_pose(obj: bpy.types.Object) -> dict[str, tuple[tuple[float, ...], ...]]:
+    """Every pose bone's channel values, exactly (matrix_basis would renormalise quaternions)."""
+    return {pb.name: tuple(tuple(getattr(pb, c)) for c in _POSE_CHANNELS) for pb in obj.pose.bones}
+
+
+def _restore_pose(obj: bpy.types.Object, saved: dict[str, tuple[tuple[float, ...], ...]]) -> None:
+    for pb in obj.pose.bones:
+        for channel, value in zip(_POSE_CHANNELS, saved[pb.name]):
+            setattr(pb, channel, value)
+
+
 def _apply_settings(target: bpy.types.Object, settings: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Set custom properties on pose bones; returns the previous values."""
     previous: dict[str, dict[str, float]] = {}
@@ -319,7 +333,7 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
     anim = target.animation_data
     saved_action = anim.action if anim else None
     saved_slot = getattr(anim, "action_slot", None) if anim else None
-    saved_basis = {pb.name: pb.matrix_basis.copy() for pb in target.pose.bones}
+    saved_basis = _save_pose(target)
     saved_props: dict[str, dict[str, float]] = {}
     action = None
     view_layer = context.view_layer
@@ -353,15 +367,13 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
             report(len(frames) + f + 1)
         action = bpy.data.actions.new(action_name or f"{target.name}_retarget")
         channels = _channels(pbs, quats, locs, root)
-        for pb in target.pose.bones:
-            pb.matrix_basis = saved_basis[pb.name]
+        _restore_pose(target, saved_basis)
         keys.write_channels(target, frames.astype(np.float64), channels, action=action)
     except BaseException:
         for bone, props in saved_props.items():
             for key, value in props.items():
                 target.pose.bones[bone][key] = value
-        for pb in target.pose.bones:
-            pb.matrix_basis = saved_basis[pb.name]
+        _restore_pose(target, saved_basis)
         if action is not None:
             if target.animation_data and target.animation_data.action == action:
                 target.animation_data.action = None
