@@ -246,6 +246,7 @@ class Footage:
                 return
             if index == self.start and self._first is not None:
                 image: np.ndarray | None = self._first.image
+                self._first = None  # handed out once: a later pass decodes afresh (callers may draw on it)
             else:
                 image = read_image(files[index])
             if image is None:

@@ -394,3 +394,12 @@ def test_long_1080p_video_keeps_resident_memory_flat(make_video) -> None:
     growth = max(samples[2:]) - samples[1]
     print(f"RSS after 50 frames {samples[1] / 1e6:.0f} MB, max later {max(samples[2:]) / 1e6:.0f} MB")
     assert growth < 60e6, f"resident memory grew {growth / 1e6:.0f} MB over 550 frames of 6.2 MB each"
+
+
+def test_each_pass_gets_its_own_pictures(tmp_path: Path) -> None:
+    """Drawing on a delivered frame must not change what a later pass delivers."""
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((8, 8, 3), 50, np.uint8))
+    with open_footage(tmp_path / "a.png") as footage:
+        for frame in footage:
+            frame.image[:] = 255
+        assert [int(f.image.max()) for f in footage] == [50]
