@@ -74,7 +74,7 @@ def _smooth_roi(previous: Roi | None, new: Roi, alpha: float = 0.6) -> Roi:
 def hand_roi(body: BodyLandmarks, side: str) -> Roi | None:
     """Upright square around one hand, predicted from the pose arm (None when the arm is unseen)."""
     wrist_i, pinky_i, index_i, elbow_i = ARM[side]
-    if body.confidence[wrist_i] < 0.3:
+    if body.confidence[wrist_i] < 0.02:  # visibility is often low for hands in plain view: only skip hopeless ones
         return None
     pts = body.points_2d
     wrist = pts[wrist_i]
@@ -83,8 +83,13 @@ def hand_roi(body: BodyLandmarks, side: str) -> Roi | None:
     forearm = float(np.linalg.norm(pts[elbow_i] - wrist))
     shoulders = float(np.linalg.norm(pts[SHOULDERS[0]] - pts[SHOULDERS[1]]))
     centre = wrist + 1.0 * (knuckles - wrist)
-    side_px = max(10.0 * palm, 2.5 * forearm, 1.5 * shoulders, 64.0)
+    side_px = max(9.0 * palm, 2.2 * forearm, 1.1 * shoulders, 64.0)
     return Roi(float(centre[0]), float(centre[1]), side_px, 0.0)
+
+
+def _inside(roi: Roi, shape: tuple[int, ...]) -> bool:
+    """True when the centre of ``roi`` lies in an image of ``shape`` (H,W,...)."""
+    return 0.0 <= roi.cx < shape[1] and 0.0 <= roi.cy < shape[0]
 
 
 def face_roi(body: BodyLandmarks) -> Roi | None:
@@ -147,6 +152,8 @@ class PersonLandmarker:
         found: dict[str, HandResult | None] = {"left": None, "right": None}
         for side, solution in self._hands.items():
             roi = hand_roi(body, side)
+            if roi is not None and not _inside(roi, image_rgb.shape):
+                roi = None
             if roi is None:
                 self._hand_rois[side] = None
                 continue
