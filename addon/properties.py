@@ -13,6 +13,9 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 from bpy.types import PropertyGroup
 
+# Blender 5.0 warns about "//" paths unless a property declares it supports them (4.2 lacks the option)
+PATH_OPTIONS: set[str] = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (5, 0, 0) else set()
+
 BOX_PATTERN = re.compile(r"^\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*@\s*(\d+)\s*$")
 
 
@@ -54,7 +57,7 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
         name="Footage", items=(("FILE", "File", "A video, an image or a folder of images on disk"),
                                ("CLIP", "Movie Clip", "A Movie Clip loaded in this .blend")),
         default="FILE")
-    footage_path: StringProperty(name="Footage File", subtype="FILE_PATH",  # type: ignore[valid-type]
+    footage_path: StringProperty(name="Footage File", subtype="FILE_PATH", options=PATH_OPTIONS,  # type: ignore[valid-type]
                                  description="Video, image, or folder of images to capture")
     footage_clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,  # type: ignore[valid-type]
                                   description="Movie Clip whose file is captured")
@@ -85,9 +88,9 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
                              description="Temporal smoothing strength (0 = none, 1 = the worker's default)")
     boxes: CollectionProperty(type=VIDEOMOCAP_PG_person_box, name="Missed People")  # type: ignore[valid-type]
     active_box: IntProperty(name="Active Box", default=0)  # type: ignore[valid-type]
-    motion_path: StringProperty(name="Motion File", subtype="FILE_PATH",  # type: ignore[valid-type]
+    motion_path: StringProperty(name="Motion File", subtype="FILE_PATH", options=PATH_OPTIONS,  # type: ignore[valid-type]
                                 description="Motion file (.npz) to apply")
-    last_take: StringProperty(name="Last Take", default="",  # type: ignore[valid-type]
+    last_take: StringProperty(name="Last Take", default="", subtype="FILE_PATH", options=PATH_OPTIONS,  # type: ignore[valid-type]
                               description="Motion file of the last capture")
 
     def footage_file(self) -> str:

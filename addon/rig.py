@@ -247,6 +247,11 @@ def build_avatar(name: str, collection: bpy.types.Collection, *, joint_names: Se
 
     view_layer = bpy.context.view_layer
     previous_active = view_layer.objects.active
+    # edit mode takes every selected armature along: edit this one alone
+    selected = [obj for obj in view_layer.objects if obj.select_get()]
+    for obj in selected:
+        obj.select_set(False)
+    arm.select_set(True)
     view_layer.objects.active = arm
     bpy.ops.object.mode_set(mode="EDIT")
     try:
@@ -262,6 +267,9 @@ def build_avatar(name: str, collection: bpy.types.Collection, *, joint_names: Se
             edit_bones.append(bone)
     finally:
         bpy.ops.object.mode_set(mode="OBJECT")
+        arm.select_set(False)
+        for obj in selected:
+            obj.select_set(True)
         view_layer.objects.active = previous_active
 
     rest_matrices = np.empty((len(names), 4, 4))
