@@ -1,10 +1,9 @@
 """Preferences, worker-interpreter resolution and the worker setup (addon/preferences.py, setup_env.py).
 
-The add-on is loaded the way Blender loads an installed extension: a local user
-repo whose ``video_mocap`` folder links to this checkout's packages, enabled with
-``addon_utils`` as ``bl_ext.<repo>.video_mocap``. The setup class runs real
-subprocesses: a real venv and a real ``pip install`` of a wheel made here,
-``--no-index`` so no network is touched.
+The add-on is loaded the way Blender loads an installed extension (conftest's
+``ext``: a local user repo linking to this checkout, ``bl_ext.<repo>.video_mocap``).
+The setup class runs real subprocesses: a real venv and a real ``pip install`` of
+a wheel made here, ``--no-index`` so no network is touched.
 """
 
 from __future__ import annotations
@@ -15,44 +14,22 @@ import importlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-if "bpy" not in sys.modules:
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="vm_prefs_user_")
+import bpy
+import pytest
 
-import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
-import addon_utils  # noqa: E402  (importable once bpy is)
-import pytest  # noqa: E402
-
-from addon import setup_env  # noqa: E402
+from addon import setup_env
 
 REPO = Path(__file__).resolve().parents[2]
-REPO_MODULE = "vm_prefs_test"
-PACKAGE = f"bl_ext.{REPO_MODULE}.video_mocap"
-ROOT_INIT = "from .addon import register, unregister\n"
 
 
 @pytest.fixture(scope="module")
-def prefs_module(tmp_path_factory: pytest.TempPathFactory):
-    """``addon.preferences`` of the add-on enabled as an extension (disabled afterwards)."""
-    root = tmp_path_factory.mktemp("ext_repo")
-    package = root / "video_mocap"
-    package.mkdir()
-    for name in ("addon", "core", "models", "requirements", "blender_manifest.toml"):
-        (package / name).symlink_to(REPO / name)
-    (package / "__init__.py").write_text(ROOT_INIT, encoding="utf-8")
-    repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name=REPO_MODULE, module=REPO_MODULE, custom_directory=str(root), source='USER')
-    module = addon_utils.enable(PACKAGE, default_set=True, handle_error=None)
-    assert module is not None, "the extension failed to enable"
-    try:
-        yield importlib.import_module(f"{PACKAGE}.addon.preferences")
-    finally:
-        addon_utils.disable(PACKAGE, default_set=True, handle_error=None)
-        repos.remove(repo)
+def prefs_module(ext):
+    """``addon.preferences`` of the add-on enabled as an extension (conftest's ``ext``)."""
+    return importlib.import_module(f"{ext.__name__}.preferences")
 
 
 def _wheel(folder: Path, name: str = "vm_tiny", version: str = "0.1.0") -> Path:
@@ -97,7 +74,8 @@ def _live_group_members(group: int) -> list[int]:
 
 @pytest.mark.compat42
 def test_preferences_registered_under_the_extension_package(prefs_module) -> None:
-    assert prefs_module.ADDON_ID == PACKAGE
+    assert prefs_module.ADDON_ID.startswith("bl_ext.") and prefs_module.ADDON_ID.endswith(".video_mocap")
+    assert prefs_module.__name__ == f"{prefs_module.ADDON_ID}.addon.preferences"
     prefs = prefs_module.get_preferences(bpy.context)
     assert prefs is not None and prefs.bl_rna.identifier == "VIDEOMOCAP_AddonPreferences"
     subtypes = {name: prefs.bl_rna.properties[name].subtype
@@ -146,8 +124,7 @@ def test_resolve_uses_the_setup_venv_only_once_setup_finished(prefs_module) -> N
     prefs = prefs_module.get_preferences(bpy.context)
     prefs.worker_python = ""
     venv = Path(prefs_module.default_venv_dir(create=True))
-    assert venv.is_relative_to(Path(os.environ.get("BLENDER_USER_RESOURCES", "/nonexistent"))) or \
-        "extensions" in venv.parts
+    assert venv.is_relative_to(bpy.utils.user_resource('EXTENSIONS')) and venv.name == "worker-venv"
     python = setup_env.venv_python(venv)
     python.parent.mkdir(parents=True, exist_ok=True)
     try:
