@@ -316,6 +316,7 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
     root_world = to_target(root)
     if not root_motion:
         root_world[:] = tgt_rest[root, :3, 3]
+    goals: dict[str, np.ndarray] = {}
     if feet_ik and root_motion:
         goals = {j: to_target(joints.index(j)) for j in ("left_ankle", "right_ankle") if j in joints}
         plant_feet(r_tgt, root_world, joints, tgt_rest, r_tgt_rest, goals)
@@ -350,6 +351,15 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
         for f in range(len(frames)):
             for _ in range(MAX_PASSES):
                 for level in levels:
+                    if goals and any(joints[i] in ("left_hip", "right_hip") for i in level):
+                        # re-aim the legs from where the hips really are (constraint-driven rigs)
+                        hips = {side: np.array(target_world @ np.append(pbs[joints.index(f"{side}_hip")].matrix
+                                                                         .translation, 1.0))[None, :3]
+                                for side in ("left", "right") if f"{side}_hip" in joints}
+                        r_frame = r_obj[None, None] @ r_arm[f:f + 1]
+                        plant_feet(r_frame, root_world[f:f + 1], joints, tgt_rest, r_tgt_rest,
+                                   {j: g[f:f + 1] for j, g in goals.items()}, hips)
+                        r_arm[f] = r_obj.T[None] @ r_frame[0]
                     for i in level:
                         pb = pbs[i]
                         m = Matrix(r_arm[f, i].tolist()).to_4x4()
@@ -401,7 +411,8 @@ def _rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def plant_feet(r_tgt: np.ndarray, root_world: np.ndarray, joints: Sequence[str], tgt_rest: np.ndarray,
-               r_tgt_rest: np.ndarray, goals: dict[str, np.ndarray]) -> None:
+               r_tgt_rest: np.ndarray, goals: dict[str, np.ndarray],
+               hips: dict[str, np.ndarray] | None = None) -> None:
     """Two-bone leg IK on the desired world rotations, in place.
 
     Args:
@@ -411,6 +422,7 @@ def plant_feet(r_tgt: np.ndarray, root_world: np.ndarray, joints: Sequence[str],
         tgt_rest: (N,4,4) target rest world matrices; r_tgt_rest: (N,3,3) their rotations.
         goals: ankle joint -> (F,3) world positions the target's ankles must reach (the
             source's ankles through :func:`map_points`).
+        hips: side -> (F,3) actual hip positions; default: carried rigidly by the pelvis.
 
     The knee stays in its current bend plane; ankle world rotations are untouched.
     """
@@ -425,7 +437,8 @@ def plant_feet(r_tgt: np.ndarray, root_world: np.ndarray, joints: Sequence[str],
         rest_h, rest_k, rest_a = tgt_rest[h, :3, 3], tgt_rest[k, :3, 3], tgt_rest[a, :3, 3]
         l1, l2 = np.linalg.norm(rest_k - rest_h), np.linalg.norm(rest_a - rest_k)
         pelvis_delta = r_tgt[:, root] @ r_tgt_rest[root].T          # (F,3,3) world delta of the pelvis
-        hip = root_world + pelvis_delta @ (rest_h - tgt_rest[root, :3, 3])
+        hip = root_world + pelvis_delta @ (rest_h - tgt_rest[root, :3, 3]) if not hips or side not in hips \
+            else hips[side]
         thigh_delta = r_tgt[:, h] @ r_tgt_rest[h].T
         knee = hip + thigh_delta @ (rest_k - rest_h)
         goal = goals[names[2]]
