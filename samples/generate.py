@@ -1,0 +1,339 @@
+"""Generate the ground-truth samples into ``data/samples/<name>/``.
+
+Usage (worker environment)::
+
+    .venv/worker/bin/python -m samples.generate NAME [NAME ...] [--force]
+    .venv/worker/bin/python -m samples.generate --all [--force]
+    .venv/worker/bin/python -m samples.generate --list
+
+Each sample folder holds:
+
+* ``footage.mp4``: the rendered clip (mp4v, 30 fps, W x H of the scene);
+* ``ground_truth.npz``: a motion file (``video-mocap-motion/1``, docs/formats.md) with
+  the true camera and parameters, plus ``p{i}/joints_cam`` (T,55,3) true joints in the
+  OpenCV camera frame (metres; jaw and eye rows are the head joint: mannequin-x has
+  none, evaluation ignores them), ``camera_focal_mm``, ``camera_sensor_mm``,
+  ``camera_world_from_cam`` (4,4: camera frame -> world, world y up, floor y = 0) and
+  ``floor_plane_cam`` (4,: n, d with n.x + d = 0 in the camera frame, n pointing up);
+* ``id_mask.npz``: ``id_mask`` (T,H,W) uint8, 0 background, i+1 where figure ``p{i}``
+  is the visible surface (rendered flat, no anti-aliasing);
+* ``sample.json``: name, description, generator version and timings.
+
+A sample that is complete (all files, current generator version) is skipped unless
+``--force``. Work happens in a hidden temporary folder next to the target that is
+renamed into place at the end, so an interrupted run leaves nothing half-made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import Cancelled, InputError, MocapError, OutputError
+from core.progress import Progress
+from samples import pose as pz
+from samples.scenes import SCENES, Scene
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ROOT = REPO / "data" / "samples"
+BLENDER_PYTHON = REPO / ".venv" / "blender" / "bin" / "python"
+GENERATOR_VERSION = 1
+"""Bump when the output of any sample changes: older folders are then regenerated."""
+FILES = ("footage.mp4", "ground_truth.npz", "id_mask.npz", "sample.json")
+BACKGROUND = (0.42, 0.47, 0.55)
+FLOOR_PALETTE = ((0.16, 0.16, 0.17), (0.45, 0.44, 0.42))
+
+
+def is_complete(folder: Path) -> bool:
+    """True when ``folder`` holds every sample file written by the current generator version."""
+    if not all((folder / f).is_file() for f in FILES):
+        return False
+    try:
+        meta = json.loads((folder / "sample.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("version") == GENERATOR_VERSION
+
+
+def id_colour(i: int) -> np.ndarray:
+    """(3,) 0/1 RGB whose bits (r=1, g=2, b=4) encode i + 1 (up to 7 figures)."""
+    code = i + 1
+    return np.array([code & 1, (code >> 1) & 1, (code >> 2) & 1], dtype=np.float32)
+
+
+def decode_mask(bgr: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8 BGR mask render -> (H,W) uint8 figure id + 1 (0 background)."""
+    bits = bgr > 127
+    return (bits[..., 2] * 1 + bits[..., 1] * 2 + bits[..., 0] * 4).astype(np.uint8)
+
+
+def write_job(path: Path, scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack]) -> None:
+    """Write the render job read by :mod:`samples.render` (everything in the camera frame)."""
+    floor_v, floor_f, floor_m = pz.floor_mesh(camera)
+    arrays: dict[str, np.ndarray] = {
+        "width": np.int64(scene.size[0]), "height": np.int64(scene.size[1]),
+        "focal_mm": np.float64(camera.focal_mm), "sensor_mm": np.float64(camera.sensor_mm),
+        "frames": np.int64(scene.frames), "background": np.asarray(BACKGROUND, np.float32),
+        "num_figures": np.int64(len(tracks)),
+        "floor/vertices": floor_v, "floor/faces": floor_f, "floor/material": floor_m,
+        "floor/palette": np.asarray(FLOOR_PALETTE, np.float32),
+    }
+    for i, (fig, tr) in enumerate(zip(scene.figures, tracks, strict=True)):
+        arrays.update({f"fig{i}/vertices": tr.vertices_cam, f"fig{i}/faces": tr.faces,
+                       f"fig{i}/material": tr.material, f"fig{i}/palette": pz.palette(fig),
+                       f"fig{i}/id_colour": id_colour(i)})
+    np.savez(path, **arrays)
+
+
+def run_render(job: Path, out: Path, progress: Progress, blender_python: Path, frames: int) -> None:
+    """Run :mod:`samples.render` in the Blender environment, relaying its progress."""
+    if not blender_python.exists():
+        raise InputError(f"Blender environment not found: {blender_python} "
+                         "(create it with `make .venv/blender/.installed`)")
+    cmd = [str(blender_python), "-m", "samples.render", str(job), str(out)]
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(out / "blender-user")}
+    log: list[str] = []
+    stage = ""
+    with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("{"):
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        event = {}
+                    if event.get("event") == "progress":
+                        if event["stage"] != stage:
+                            stage = event["stage"]
+                            progress.stage(stage, total=frames)
+                        progress.update(int(event["current"]))
+                        continue
+                log.append(line)
+                del log[:-40]
+            proc.wait()
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    if proc.returncode != 0:
+        raise MocapError(f"rendering failed (exit {proc.returncode}):\n" + "".join(log[-20:]))
+
+
+def encode(frames_dir: Path, path: Path, fps: float, size: tuple[int, int], count: int,
+           progress: Progress) -> None:
+    """PNG frames -> mp4 (mp4v), then check that OpenCV reads ``count`` frames back."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise OutputError(f"OpenCV cannot write mp4 video to {path}")
+    progress.stage("encode", total=count)
+    try:
+        for t in range(count):
+            img = cv2.imread(str(frames_dir / f"{t:04d}.png"), cv2.IMREAD_COLOR)
+            if img is None or (img.shape[1], img.shape[0]) != size:
+                raise MocapError(f"rendered frame {t} missing or of the wrong size in {frames_dir}")
+            writer.write(img)
+            progress.update(t + 1)
+    finally:
+        writer.release()
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    if n != count:
+        raise OutputError(f"{path}: OpenCV reads {n} frames back, expected {count}")
+
+
+def read_masks(mask_dir: Path, count: int) -> np.ndarray:
+    """(T,H,W) uint8 figure id + 1 per pixel from the flat mask renders."""
+    out = []
+    for t in range(count):
+        img = cv2.imread(str(mask_dir / f"{t:04d}.png"), cv2.IMREAD_COLOR)
+        if img is None:
+            raise MocapError(f"mask frame {t} missing in {mask_dir}")
+        out.append(decode_mask(img))
+    return np.stack(out)
+
+
+def ground_truth(scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack]) -> dict[str, np.ndarray]:
+    """The motion-file arrays of a sample (see the module docstring)."""
+    n = scene.frames
+    out: dict[str, np.ndarray] = {
+        "format": np.str_("video-mocap-motion/1"), "subject": np.str_("body"),
+        "source": np.str_("footage.mp4"), "fps": np.float64(scene.fps),
+        "image_size": np.array(scene.size, np.int64), "frame_index": np.arange(n, dtype=np.int64),
+        "camera_focal_px": np.array([camera.focal_px] * 2), "camera_center_px": camera.center_px,
+        "camera_focal_std_px": np.float64(0.0), "camera_focal_source": np.str_("user"),
+        "person_ids": np.arange(len(tracks), dtype=np.int64), "flat_hand_mean": np.bool_(False),
+        "camera_focal_mm": np.float64(camera.focal_mm), "camera_sensor_mm": np.float64(camera.sensor_mm),
+        "camera_world_from_cam": camera.world_from_cam, "floor_plane_cam": camera.floor_plane_cam(),
+    }
+    for i, tr in enumerate(tracks):
+        p = f"p{i}/"
+        out.update({
+            p + "valid": np.ones(n, bool), p + "betas": tr.betas.astype(np.float32),
+            p + "global_orient": tr.global_orient.astype(np.float32),
+            p + "body_pose": tr.body_pose.astype(np.float32),
+            p + "left_hand_pose": tr.left_hand_pose.astype(np.float32),
+            p + "right_hand_pose": tr.right_hand_pose.astype(np.float32),
+            p + "jaw_pose": np.zeros((n, 3), np.float32), p + "expression": np.zeros((n, 10), np.float32),
+            p + "transl": tr.transl.astype(np.float32), p + "confidence": np.ones(n, np.float32),
+            p + "rest_joints": tr.rest_joints.astype(np.float32),
+            p + "rest_vertices": tr.rest_vertices.astype(np.float32),
+            p + "joints_cam": tr.joints_cam.astype(np.float32),
+        })
+    return out
+
+
+def _clean_stale(root: Path, name: str) -> None:
+    """Remove temporary folders of earlier runs that were killed (their process is gone)."""
+    for tmp in root.glob(f".{name}.*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-2].split("-")[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progress: Progress | None = None,
+             blender_python: Path = BLENDER_PYTHON) -> dict:
+    """Generate one sample into ``root/name`` (skipped when complete unless ``force``).
+
+    Returns the sample's metadata (what ``sample.json`` holds), with ``skipped`` True
+    when nothing was done.
+    """
+    progress = progress or Progress("quiet")
+    if name not in SCENES:
+        raise InputError(f"unknown sample {name!r}; known: {', '.join(SCENES)}")
+    final = root / name
+    if is_complete(final) and not force:
+        meta = json.loads((final / "sample.json").read_text())
+        return {**meta, "skipped": True}
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {root}: {exc}") from exc
+    _clean_stale(root, name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}-", suffix=".tmp", dir=root))
+    tmp.chmod(0o755)
+    try:
+        t0 = time.perf_counter()
+        mean = pz.hand_mean()
+        scene = SCENES[name](mean)
+        camera = pz.make_camera(scene.camera, scene.size)
+        progress.stage(f"{name}: pose", total=len(scene.figures))
+        tracks = []
+        for i, fig in enumerate(scene.figures):
+            if len(fig.motion) != scene.frames:
+                raise MocapError(f"{name}: figure {i} has {len(fig.motion)} frames, scene {scene.frames}")
+            tracks.append(pz.pose_figure(fig, camera, mean))
+            progress.update(i + 1)
+        work = tmp / "work"
+        work.mkdir()
+        write_job(work / "job.npz", scene, camera, tracks)
+        t1 = time.perf_counter()
+        run_render(work / "job.npz", work, progress, blender_python, scene.frames)
+        t2 = time.perf_counter()
+        encode(work / "frames", tmp / "footage.mp4", scene.fps, scene.size, scene.frames, progress)
+        np.savez_compressed(tmp / "id_mask.npz", id_mask=read_masks(work / "mask", scene.frames),
+                            person_ids=np.arange(len(tracks), dtype=np.int64))
+        np.savez(tmp / "ground_truth.npz", **ground_truth(scene, camera, tracks))
+        shutil.rmtree(work)
+        t3 = time.perf_counter()
+        meta = {"name": name, "description": scene.description, "version": GENERATOR_VERSION,
+                "size": list(scene.size), "fps": scene.fps, "frames": scene.frames,
+                "figures": len(tracks), "focal_mm": camera.focal_mm, "sensor_mm": camera.sensor_mm,
+                "seconds": {"pose": round(t1 - t0, 2), "render": round(t2 - t1, 2),
+                            "encode": round(t3 - t2, 2), "total": round(t3 - t0, 2)},
+                "bytes": {f: (tmp / f).stat().st_size for f in FILES if (tmp / f).exists()}}
+        (tmp / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _replace_dir(tmp, final, force)
+        return {**meta, "skipped": False}
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(tmp: Path, final: Path, force: bool) -> None:
+    """Move the finished ``tmp`` folder to ``final`` (replacing an old one)."""
+    old = None
+    if final.exists():
+        if is_complete(final) and not force:       # someone else finished first
+            shutil.rmtree(tmp)
+            return
+        old = final.with_name(f".{final.name}.{os.getpid()}-old.tmp")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Cancelled("cancelled")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m samples.generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"samples to make: {', '.join(SCENES)}")
+    parser.add_argument("--all", action="store_true", help="every sample")
+    parser.add_argument("--force", action="store_true", help="regenerate samples that are already complete")
+    parser.add_argument("--list", action="store_true", help="list the samples and exit")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="output folder (default data/samples)")
+    parser.add_argument("--blender-python", type=Path, default=BLENDER_PYTHON,
+                        help="interpreter with bpy (default .venv/blender/bin/python)")
+    args = parser.parse_args(argv)
+    progress = Progress("text")
+    if args.list:
+        for name, build in SCENES.items():
+            print(f"{name:20s} {(build.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    names = list(SCENES) if args.all else args.names
+    if not names:
+        parser.error("name at least one sample, or --all")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        for name in names:
+            if name not in SCENES:
+                raise InputError(f"unknown sample {name!r}; known: {', '.join(SCENES)}")
+        total = 0.0
+        for name in names:
+            meta = generate(name, args.root, force=args.force, progress=progress,
+                            blender_python=args.blender_python)
+            if meta["skipped"]:
+                progress.info(f"{name}: up to date ({args.root / name})")
+            else:
+                total += meta["seconds"]["total"]
+                progress.info(f"{name}: {meta['frames']} frames {meta['size'][0]}x{meta['size'][1]} in "
+                              f"{meta['seconds']['total']:.1f} s (render {meta['seconds']['render']:.1f} s) "
+                              f"-> {args.root / name}")
+        if total:
+            progress.info(f"generated in {total:.1f} s")
+        return 0
+    except KeyboardInterrupt:
+        progress.error("cancelled", "Cancelled", Cancelled.exit_code)
+        return Cancelled.exit_code
+    except MocapError as exc:
+        progress.error(str(exc), type(exc).__name__, exc.exit_code)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

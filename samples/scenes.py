@@ -1,0 +1,153 @@
+"""The ground-truth sample set: figures, motions and cameras of each sample.
+
+World frame of every scene: metres, y up, the floor is the plane y = 0; a figure
+with yaw 0 faces +z. Cameras are placed with :func:`look_at`-style position and
+target; focal lengths are in millimetres on a 36 mm wide sensor (full frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from samples import motions as mo
+
+SENSOR_MM = 36.0
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A static perspective camera.
+
+    Attributes:
+        position, target: (3,) world points, metres (the camera looks at target, y up).
+        focal_mm: focal length in millimetres on a ``sensor_mm`` wide sensor.
+    """
+
+    position: tuple[float, float, float]
+    target: tuple[float, float, float]
+    focal_mm: float
+    sensor_mm: float = SENSOR_MM
+
+
+@dataclass
+class Figure:
+    """One mannequin in a scene.
+
+    Attributes:
+        motion: scripted parameters (:class:`samples.motions.Motion`), T frames.
+        start: (x, z) world position of the point between the ankles at frame 0.
+        betas: (10,) SMPL-X shape coefficients.
+        colour: linear RGB of the clothes (the rest of the figure is skin coloured).
+        skin: linear RGB of head and hands.
+    """
+
+    motion: mo.Motion
+    start: tuple[float, float]
+    betas: np.ndarray
+    colour: tuple[float, float, float]
+    skin: tuple[float, float, float] = (0.80, 0.52, 0.36)
+
+
+@dataclass
+class Scene:
+    """A sample: what is filmed and how.
+
+    Attributes:
+        size: (W, H) pixels.
+        fps: frames per second.
+        frames: number of frames T (every figure's motion has T frames).
+    """
+
+    name: str
+    description: str
+    size: tuple[int, int]
+    fps: float
+    frames: int
+    camera: CameraSpec
+    figures: list[Figure]
+
+
+def _betas(*values: float) -> np.ndarray:
+    out = np.zeros(10, dtype=np.float32)
+    out[: len(values)] = values
+    return out
+
+
+BLUE = (0.05, 0.16, 0.55)
+RED = (0.60, 0.06, 0.05)
+GREEN = (0.05, 0.40, 0.10)
+FPS = 30.0
+SIZE = (640, 480)
+
+
+def default(hand_mean: np.ndarray) -> Scene:
+    """One figure walks a few steps toward the camera's left, turns to it and waves (35 mm, ~3.5 m)."""
+    del hand_mean
+    walk_yaw = np.deg2rad(-35.0)
+    m = mo.concat([mo.walk(44, FPS, yaw=walk_yaw),
+                   mo.turn(12, walk_yaw, 0.0),
+                   mo.wave(34, FPS, side="right")], blend=10)
+    return Scene("default", "one figure walks a few steps, turns to the camera and waves; 35 mm, ~3.5 m",
+                 SIZE, FPS, len(m), CameraSpec((0.0, 1.4, 4.2), (0.0, 0.95, 0.0), 35.0),
+                 [Figure(m, (0.9, -0.9), _betas(0.5, 0.3), BLUE)])
+
+
+def closeup_24mm(hand_mean: np.ndarray) -> Scene:
+    """One figure close to a wide lens: waves with the left hand, then a short crouch (24 mm, ~2.2 m)."""
+    del hand_mean
+    m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25), mo.crouch(26, depth=0.6, yaw=0.25)], blend=8)
+    return Scene("closeup_24mm", "one figure within ~2.2 m of a 24 mm lens (strong perspective)",
+                 SIZE, FPS, len(m), CameraSpec((0.0, 1.15, 2.2), (0.0, 0.9, 0.0), 24.0),
+                 [Figure(m, (0.0, 0.0), _betas(-0.8, 0.6, 0.2), RED)])
+
+
+def medium_50mm(hand_mean: np.ndarray) -> Scene:
+    """One figure waves, then crouches and stands up (50 mm, ~5 m)."""
+    del hand_mean
+    m = mo.concat([mo.stand(8), mo.wave(34, FPS, side="right"), mo.crouch(48)], blend=10)
+    return Scene("medium_50mm", "one figure waves then crouches; 50 mm, ~5 m",
+                 SIZE, FPS, len(m), CameraSpec((0.3, 1.3, 5.0), (0.0, 0.85, 0.0), 50.0),
+                 [Figure(m, (0.0, 0.0), _betas(1.2, -0.4), GREEN)])
+
+
+def long_85mm(hand_mean: np.ndarray) -> Scene:
+    """One figure turns a full circle on the spot, far from a long lens (85 mm, ~9 m)."""
+    del hand_mean
+    m = mo.concat([mo.stand(8), mo.turn(56, 0.0, 2.0 * np.pi), mo.stand(8, yaw=2.0 * np.pi)], blend=6)
+    return Scene("long_85mm", "one figure turns a full circle; 85 mm, ~9 m",
+                 SIZE, FPS, len(m), CameraSpec((0.5, 1.6, 9.0), (0.0, 0.9, 0.0), 85.0),
+                 [Figure(m, (0.0, 0.0), _betas(-0.3, -0.8, 0.5), BLUE)])
+
+
+def hands_clap_35mm(hand_mean: np.ndarray) -> Scene:
+    """Upper-body framing: two claps, then fingers interlocked in front of the chest (35 mm, ~1.3 m)."""
+    m = mo.clap_interlock(90, hand_mean, FPS)
+    return Scene("hands_clap_35mm", "upper body: clap twice then interlock the fingers; 35 mm, ~1.3 m",
+                 SIZE, FPS, len(m), CameraSpec((0.05, 1.35, 1.3), (0.0, 1.2, 0.0), 35.0),
+                 [Figure(m, (0.0, 0.0), _betas(0.2, 0.1), RED)])
+
+
+def three_people_50mm(hand_mean: np.ndarray) -> Scene:
+    """Three figures of different shapes and colours walk across each other's paths (50 mm, ~8 m)."""
+    del hand_mean
+    n = 90
+    a = mo.walk(n, FPS, yaw=np.deg2rad(90.0), phase=0.0)           # left to right (+x)
+    b = mo.walk(n, FPS, yaw=np.deg2rad(-90.0), phase=0.3, period_s=1.0)
+    c = mo.walk(n, FPS, yaw=np.deg2rad(160.0), phase=0.6, period_s=1.2)  # toward the camera
+    figures = [
+        Figure(a, (-1.6, 0.6), _betas(0.8, 0.5, -0.3), BLUE),
+        Figure(b, (1.6, -0.6), _betas(-1.2, -0.5, 0.6), RED, skin=(0.55, 0.33, 0.20)),
+        Figure(c, (0.5, -2.6), _betas(2.0, 1.0), GREEN, skin=(0.85, 0.62, 0.48)),
+    ]
+    return Scene("three_people_50mm", "three figures walk and cross (tracking, id switches); 50 mm, ~8 m",
+                 SIZE, FPS, n, CameraSpec((0.0, 1.7, 8.0), (0.0, 0.8, -0.5), 50.0), figures)
+
+
+SCENES: dict[str, Callable[[np.ndarray], Scene]] = {
+    f.__name__: f for f in (default, closeup_24mm, medium_50mm, long_85mm, hands_clap_35mm,
+                            three_people_50mm)
+}
+"""Sample name -> builder taking the mean hand (30,3) and returning the :class:`Scene`."""
