@@ -136,6 +136,7 @@ def test_install_enable_disable_uninstall(built_zip: Path, tmp_path: Path) -> No
     assert report["after_disable"]["props_added"] == {}
     assert not report["after_disable"]["enabled"]
     assert report["uninstall"] == ["FINISHED"] and not report["folder_after_uninstall"]
+    assert not report["user_venv_after_uninstall"]
 
 
 # -- the child: a fresh Blender that installs the zip ---------------------------------------------
@@ -197,10 +198,13 @@ def _child(zip_path: str, repo_dir: str, expected: dict[str, str]) -> dict:
         "types_added": sorted(types_after - types_before),
         "props_added": {k: sorted(v - props_before[k]) for k, v in props_after.items() if v - props_before[k]},
     }
+    # where the setup operator puts the worker venv: uninstalling must remove it too
+    user_venv = bpy.utils.extension_path_user(PACKAGE, path="worker-venv", create=True)
     repo_index = list(repos).index(repo)
     report["uninstall"] = sorted(bpy.ops.extensions.package_uninstall(repo_index=repo_index,
                                                                       pkg_id="video_mocap"))
     report["folder_after_uninstall"] = os.path.exists(folder)
+    report["user_venv_after_uninstall"] = os.path.exists(user_venv)
     return report
 
 
