@@ -22,7 +22,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy.types import AddonPreferences, Context, Event, Operator
 
-from . import setup_env
+from . import extension_root, setup_env
 
 
 def _root_package(package: str) -> str:
@@ -37,11 +37,6 @@ WORKER_VENV = "worker-venv"
 
 class WorkerPythonError(RuntimeError):
     """No usable worker interpreter; the message tells the user what to do."""
-
-
-def extension_root() -> str:
-    """Folder holding ``addon/``, ``core/``, ``models/`` and ``requirements/``."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def get_preferences(context: Context | None = None) -> "VIDEOMOCAP_AddonPreferences | None":
@@ -106,13 +101,17 @@ def resolve_worker_python(context: Context | None = None) -> str:
                             "worker requirements installed")
 
 
-def new_setup(context: Context | None = None, pip_args: tuple[str, ...] = ()) -> setup_env.WorkerEnvSetup:
-    """The setup job for the current preferences (raises setup_env.SetupError without a base Python)."""
+def new_setup(context: Context | None = None, pip_args: tuple[str, ...] = (),
+              create: bool = True) -> setup_env.WorkerEnvSetup:
+    """The setup job for the current preferences (raises setup_env.SetupError without a base Python).
+
+    ``create`` makes the venv's folder in the extension's user folder.
+    """
     prefs = get_preferences(context)
     configured = bpy.path.abspath(prefs.base_python.strip()) if prefs is not None and prefs.base_python else ""
     base = setup_env.find_base_python(configured, forbidden=_blender_interpreters())
     requirements = setup_env.worker_requirement_files(os.path.join(extension_root(), "requirements"))
-    return setup_env.WorkerEnvSetup(base, default_venv_dir(create=True), requirements, pip_args)
+    return setup_env.WorkerEnvSetup(base, default_venv_dir(create=create), requirements, pip_args)
 
 
 def offline_instructions(commands: list[str]) -> str:
@@ -127,7 +126,7 @@ def offline_instructions(commands: list[str]) -> str:
 def _manual_commands(context: Context) -> list[str]:
     """The setup commands with the detected base Python, or a placeholder if there is none."""
     try:
-        return new_setup(context).commands()
+        return new_setup(context, create=False).commands()
     except setup_env.SetupError:
         requirements = setup_env.worker_requirement_files(os.path.join(extension_root(), "requirements"))
         return setup_env.WorkerEnvSetup("python3.11", default_venv_dir(), requirements).commands()
