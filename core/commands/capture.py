@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cam.add_argument("--fov-deg", type=float, default=None, help="horizontal field of view in degrees")
     parser.add_argument("--no-hands", action="store_true", help="no finger fitting (and no hand model)")
     parser.add_argument("--no-face", action="store_true", help="no face mesh (jaw stays closed)")
+    parser.add_argument("--full-hands", action="store_true",
+                        help="use the full hand landmark model (more accurate fingers, about 2x slower)")
     parser.add_argument("--smoothing", type=float, default=1.0,
                         help="temporal smoothing strength, 0 = off (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
