@@ -12,11 +12,13 @@ in a temporary folder) so decoding is measured, not assumed:
   times on a neutral canvas, alternating between the two photographs and drifting a few
   pixels per frame so trackers see motion);
 * ``decode``: the footage reader alone (``core.footage.open_footage``);
-* ``pipeline``: ``core.detect.detect_keypoints`` with default options; per-stage frames/s
-  from its ``timings`` (``decode``, ``detect``, ``track``, ``landmarks`` = hands + face) and
+* ``pipeline``: ``core.detect.KeypointPipeline`` (what ``detect_keypoints`` runs per frame)
+  with default options; per-stage frames/s from its ``timings`` (``decode``, ``detect``, ``track``, ``landmarks`` = hands + face) and
   end to end (wall clock over the whole run);
 * ``holistic``: plain single-person ``mp.solutions.holistic.Holistic`` (video mode, model
   complexity 1) on the same frames, the reference speed of a one-person whole-body solution.
+  Pipeline and Holistic run interleaved, frame by frame, so both see the same machine load;
+  CPU milliseconds per frame (all threads) are printed too, as they depend less on that load.
 
 Every ratio is measured in the same run (the machine is shared: absolute numbers drift,
 ratios less so). Targets (issue 3): >= 30 frames/s end to end for one person at 640x480;
@@ -42,7 +44,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from core.footage import open_footage  # noqa: E402
-from core.progress import Progress  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720))
 SAMPLES = {1: REPO / "data/samples/default/footage.mp4", 3: REPO / "data/samples/three_people_50mm/footage.mp4"}
@@ -63,6 +64,8 @@ class CaseResult:
     stage_fps: dict[str, float]
     people_found_mean: float
     target_fps: float | None
+    cpu_ms_pipeline: float
+    cpu_ms_holistic: float
 
     @property
     def verdict(self) -> str:
@@ -139,60 +142,87 @@ def measure_decode(path: Path) -> tuple[float, int]:
     return count / (time.perf_counter() - start), count
 
 
-def measure_holistic(path: Path) -> float:
-    """Plain mediapipe Holistic on every frame (decode time excluded)."""
+class _Clock:
+    """Wall and CPU seconds (all threads of this process) spent inside ``with`` blocks."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def __enter__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter() - self._wall
+        self.cpu += time.process_time() - self._cpu
+
+
+def measure_interleaved(path: Path) -> tuple[float, dict[str, float], float, float, float, float]:
+    """One pass: each frame is decoded, run through the pipeline, then through plain Holistic.
+
+    Interleaving frame by frame exposes both to the same machine load, so their ratio holds
+    on a shared machine. Returns end-to-end pipeline frames/s, per-stage frames/s, Holistic
+    frames/s, CPU ms per frame (pipeline incl. decode, Holistic), and mean people per frame.
+    """
     import mediapipe as mp
 
-    seconds, count = 0.0, 0
-    with mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1) as holistic:
-        with open_footage(path) as footage:
-            for frame in footage:
-                rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-                start = time.perf_counter()
-                holistic.process(rgb)
-                seconds += time.perf_counter() - start
-                count += 1
-    return count / seconds
+    from core.detect import DetectOptions, KeypointPipeline
 
-
-def measure_pipeline(path: Path) -> tuple[float, dict[str, float], float]:
-    """End-to-end frames/s, per-stage frames/s, and mean people per frame."""
-    from core.detect import DetectOptions, detect_keypoints
-
-    start = time.perf_counter()
-    with open_footage(path) as footage:
-        keypoints = detect_keypoints(footage, DetectOptions(), Progress("quiet"))
-    wall = time.perf_counter() - start
-    frames = keypoints.num_frames
-    t = keypoints.timings
-    stages = {"decode": t.get("decode", 0.0), "detect": t.get("detect", 0.0), "track": t.get("track", 0.0),
-              "landmarks": t.get("hands", 0.0) + t.get("face", 0.0)}
+    decode, pipe, holi = _Clock(), _Clock(), _Clock()
+    found: list[int] = []
+    with open_footage(path) as footage, \
+            mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1) as holistic:
+        info = footage.info
+        pipeline = KeypointPipeline(DetectOptions(), info.width, info.height, info.fps, source=str(path))
+        try:
+            iterator = iter(footage)
+            while True:
+                with decode:
+                    frame = next(iterator, None)
+                if frame is None:
+                    break
+                with pipe:
+                    row = pipeline.process(frame)
+                found.append(len(row))
+                with holi:
+                    holistic.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+            timings = dict(pipeline.timings)
+            timings.update(pipeline.landmarks.timings)
+        finally:
+            pipeline.close()
+    frames = len(found)
+    stages = {"decode": decode.wall, "detect": timings.get("detect", 0.0), "track": timings.get("track", 0.0),
+              "landmarks": timings.get("hands", 0.0) + timings.get("face", 0.0)}
     stage_fps = {name: (frames / sec if sec > 0 else float("inf")) for name, sec in stages.items()}
-    people = float(np.mean([sum(bool(p.valid[k]) for p in keypoints.people) for k in range(frames)])) if frames else 0
-    return frames / wall, stage_fps, people
+    pipeline_fps = frames / (decode.wall + pipe.wall)
+    cpu_pipe_ms = 1000 * (decode.cpu + pipe.cpu) / frames
+    cpu_holi_ms = 1000 * holi.cpu / frames
+    return pipeline_fps, stage_fps, frames / holi.wall, cpu_pipe_ms, cpu_holi_ms, float(np.mean(found))
 
 
 def run_case(folder: Path, people: int, size: tuple[int, int], frames: int) -> CaseResult:
     path, origin = make_case_video(folder, people, size, frames)
     decode_fps, count = measure_decode(path)
-    pipeline_fps, stage_fps, found = measure_pipeline(path)
-    holistic_fps = measure_holistic(path)
+    pipeline_fps, stage_fps, holistic_fps, cpu_pipe, cpu_holi, found = measure_interleaved(path)
     return CaseResult(people, size[0], size[1], count, origin, decode_fps, holistic_fps, pipeline_fps, stage_fps,
-                      found, TARGETS.get((people, size)))
+                      found, TARGETS.get((people, size)), cpu_pipe, cpu_holi)
 
 
 def report(results: list[CaseResult]) -> str:
     lines = [f"{'case':<16}{'decode':>9}{'detect':>9}{'track':>9}{'landmk':>9}{'pipeline':>10}"
-             f"{'holistic':>10}{'pipe/holi':>10}{'found':>7}  verdict",
+             f"{'holistic':>10}{'pipe/holi':>10}{'cpu ms':>14}{'found':>7}  verdict",
              "(frames/s; a stage column is frames / seconds spent in that stage alone; track = body landmark "
              "network on tracked regions + assignment; landmk = hands + face; pipeline = end to end, wall clock, "
-             "decode included; holistic = plain single-person Holistic, decode excluded; found = mean people "
-             "per frame)"]
+             "decode included; holistic = plain single-person Holistic, decode excluded, run on each frame right after the pipeline "
+             "(same load); cpu ms = CPU milliseconds per frame, all threads, pipeline / holistic; found = mean "
+             "people per frame)"]
     for r in results:
         s = r.stage_fps
         lines.append(f"{r.people}p {r.width}x{r.height:<8}{r.decode_fps:>9.1f}{s['detect']:>9.1f}{s['track']:>9.1f}"
                      f"{s['landmarks']:>9.1f}{r.pipeline_fps:>10.1f}{r.holistic_fps:>10.1f}"
-                     f"{r.pipeline_fps / r.holistic_fps:>10.2f}{r.people_found_mean:>7.2f}  {r.verdict}")
+                     f"{r.pipeline_fps / r.holistic_fps:>10.2f}"
+                     f"{f'{r.cpu_ms_pipeline:.0f} / {r.cpu_ms_holistic:.0f}':>14}"
+                     f"{r.people_found_mean:>7.2f}  {r.verdict}")
     lines.append("footage: " + "; ".join(sorted({r.footage for r in results})))
     return "\n".join(lines)
 
