@@ -150,6 +150,9 @@ def _atomic_write(output: Path, write: Callable[[str], object]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=output.suffix, dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(fd, 0o666 & ~umask)  # mkstemp makes 0600: give the result the usual permissions
     os.close(fd)
     try:
         write(tmp)

@@ -124,6 +124,9 @@ def test_video_overlay_follows_the_rows(make_video, tmp_path: Path) -> None:
         x, y = midpoint(person.body_2d[row, 23], person.body_2d[row, 25])
         assert near_color(frame, x, y, color, tol=60), (row, frame[y, x])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["black.avi", "kp.npz", "out with space.mp4"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask, oct(out.stat().st_mode)
 
 
 def _motion_file(path: Path, transl: np.ndarray, orient: np.ndarray, focal: float, size: tuple[int, int],
