@@ -3,7 +3,6 @@ re-captured range, and one NLA strip per take. Keys are written with :mod:`addon
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,11 +89,11 @@ def reduce_action(obj: bpy.types.Object, rotation_deg: float = 0.5, location_mm:
                   bones: Iterable[str] | None = None) -> ReduceReport:
     """Remove keys while every property stays within the bound (checked by re-evaluating).
 
-    Per-channel tolerances: quaternion components deg/4 (the angle between unit
-    quaternions is at most 4x the largest component error... for small errors 2|dq|),
-    Euler components deg/3, location components mm/sqrt(3). After writing, the curves
-    (Bezier, Blender's handles) are evaluated at every original frame and keys are added
-    back where the error exceeds the bound, until none does.
+    Greedy (Douglas-Peucker) per property on its own error: the rotation angle in
+    degrees (quaternions; Euler: the sum of component errors, an upper bound), the
+    location distance in millimetres. After writing, the curves (Bezier, Blender's
+    handles) are evaluated at every original frame and keys are added back where the
+    error exceeds the bound, until none does.
     """
     if rotation_deg <= 0 or location_mm <= 0:
         raise EditError("error bounds must be positive")
@@ -103,9 +102,10 @@ def reduce_action(obj: bpy.types.Object, rotation_deg: float = 0.5, location_mm:
     for group in curve_groups(obj, bones):
         bound = {"rotation_quaternion": rotation_deg, "rotation_euler": rotation_deg,
                  "location": location_mm}.get(group.prop, 1e-4)
-        tol = {"rotation_quaternion": math.radians(rotation_deg) / 4, "rotation_euler": math.radians(rotation_deg) / 3,
-               "location": location_mm / 1000.0 / math.sqrt(3)}.get(group.prop, 1e-4)
-        keep = set(reduce_keys(group.frames, group.values, tol).tolist())
+        # the greedy pass measures the property's own error (angle / distance) under
+        # linear interpolation, slightly tighter than the bound; re-evaluation decides
+        keep = set(reduce_keys(group.frames, group.values, 0.8 * bound,
+                               lambda a, b, g=group: _error(g, a, b)).tolist())
         for _ in range(50):
             idx = np.array(sorted(keep))
             _write(obj, group, group.frames[idx], group.values[idx])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
-def reduce_keys(frames: np.ndarray, values: np.ndarray, tolerance: float) -> np.ndarray:
+def reduce_keys(frames: np.ndarray, values: np.ndarray, tolerance: float,
+                error: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Indices of keys to keep so linear interpolation stays within ``tolerance``.
 
     Douglas-Peucker on a multi-channel curve: ``values`` (N,C) are evaluated together
@@ -14,7 +17,9 @@ def reduce_keys(frames: np.ndarray, values: np.ndarray, tolerance: float) -> np.
     Args:
         frames: (N,) increasing frame numbers.
         values: (N,) or (N,C) values.
-        tolerance: largest allowed absolute error per channel.
+        tolerance: largest allowed error.
+        error: error(interpolated (M,C), actual (M,C)) -> (M,); default: the largest
+            absolute channel difference. Rotations pass their angle, locations a distance.
 
     Returns:
         (K,) sorted int indices into frames.
@@ -32,7 +37,8 @@ def reduce_keys(frames: np.ndarray, values: np.ndarray, tolerance: float) -> np.
         if b - a < 2:
             continue
         w = ((t[a + 1:b] - t[a]) / (t[b] - t[a]))[:, None]
-        err = np.abs(v[a + 1:b] - ((1 - w) * v[a] + w * v[b])).max(axis=1)
+        interp = (1 - w) * v[a] + w * v[b]
+        err = np.abs(v[a + 1:b] - interp).max(axis=1) if error is None else error(interp, v[a + 1:b])
         worst = int(np.argmax(err))
         if err[worst] > tolerance:
             m = a + 1 + worst
@@ -69,7 +75,8 @@ def smooth_range(values: np.ndarray, start: int, stop: int, sigma: float, quater
         (N,C) copy; rows outside [start, stop) unchanged, and a cosine ramp of
         ``ceil(2 sigma)`` rows at each end of the range so the edit has no step.
     """
-    v = np.array(values, dtype=np.float64, copy=True)
+    original = np.array(values, dtype=np.float64, copy=True)
+    v = original.copy()
     if quaternion:
         for i in range(1, len(v)):
             if np.dot(v[i], v[i - 1]) < 0:
@@ -87,6 +94,10 @@ def smooth_range(values: np.ndarray, start: int, stop: int, sigma: float, quater
         tail = blend[max(stop - ramp, start):stop]
         blend[max(stop - ramp, start):stop] = np.minimum(tail, up[::-1][-len(tail):])
     out = v + blend[:, None] * (smoothed - v)
+    touched = blend > 0
     if quaternion:
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        out[touched] /= np.linalg.norm(out[touched], axis=1, keepdims=True)
+        flip = np.sum(out * original, axis=1) < 0          # back to each key's own sign
+        out[flip] *= -1.0
+    out[~touched] = original[~touched]
     return out

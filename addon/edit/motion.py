@@ -9,14 +9,20 @@ from .. import rig
 from ..keys import Channel
 
 
-def avatar_of(obj: bpy.types.Object) -> rig.Avatar:
+def avatar_of(obj: bpy.types.Object, joint_names: list[str]) -> rig.Avatar:
     """The :class:`addon.rig.Avatar` of an armature built by :func:`addon.rig.build_avatar`
-    (armature space is the model frame)."""
-    bones = list(obj.data.bones)
-    names = [b.name for b in bones]
-    parents = np.array([names.index(b.parent.name) if b.parent else -1 for b in bones])
+    (armature space is the model frame), bones in ``joint_names`` order.
+
+    Raises:
+        ValueError: the armature lacks a joint or its hierarchy differs.
+    """
+    missing = [n for n in joint_names if n not in obj.data.bones]
+    if missing:
+        raise ValueError(f"{obj.name} has no bones for joints {', '.join(missing[:5])}: not this motion's avatar")
+    bones = [obj.data.bones[n] for n in joint_names]
+    parents = np.array([joint_names.index(b.parent.name) if b.parent else -1 for b in bones])
     rest = np.array([[list(r) for r in b.matrix_local] for b in bones], dtype=np.float64)
-    return rig.Avatar(armature=obj, mesh=None, bone_names=names, parents=parents,
+    return rig.Avatar(armature=obj, mesh=None, bone_names=list(joint_names), parents=parents,
                       rest_joints=rest[:, :3, 3].copy(), rest_matrices=rest)
 
 
@@ -36,8 +42,6 @@ def motion_channels(obj: bpy.types.Object, path: str, person: int = 0) -> tuple[
         local[:, 25:40] = m[p + "left_hand_pose"] + hand_mean[:15]
         local[:, 40:55] = m[p + "right_hand_pose"] + hand_mean[15:]
         go, transl, frame_index = m[p + "global_orient"], m[p + "transl"], m["frame_index"]
-    avatar = avatar_of(obj)
-    if avatar.bone_names != names:
-        raise ValueError("the motion file's joints do not match this avatar's bones")
+    avatar = avatar_of(obj, names)
     location, quats = rig.pose_keys(avatar, go, transl, local)
     return np.asarray(frame_index), rig.pose_channels(avatar, location, quats)
