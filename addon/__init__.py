@@ -22,10 +22,13 @@ def _modules() -> list[ModuleType]:
     modules = []
     for name in MODULE_NAMES:
         try:
-            modules.append(importlib.import_module(f".{name}", __package__))
+            module = importlib.import_module(f".{name}", __package__)
         except ModuleNotFoundError as exc:
             if exc.name != f"{__package__}.{name}":
                 raise
+            continue
+        if hasattr(module, "register"):  # skip a bare folder (namespace package)
+            modules.append(module)
     return modules
 
 
