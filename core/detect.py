@@ -37,7 +37,7 @@ import numpy as np
 from core.errors import InputError
 from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
-from core.track import Observation, Tracker
+from core.track import Observation, Tracker, appearance
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
 from models.detectors.roi import Roi
 
@@ -329,9 +329,11 @@ class PersonConfirmer:
         self.runs += 1
         return self.model.run(image_rgb, roi)
 
-    def confirm(self, image_rgb: np.ndarray, roi: Roi, prompted: bool = False) -> BodyLandmarks | None:
+    def confirm(self, image_rgb: np.ndarray, roi: Roi, prompted: bool = False,
+                relaxed: bool = False) -> BodyLandmarks | None:
         """A person in ``roi``, or None. Two passes: the candidate region, then the region the
-        first pass's landmarks give; the two must agree. Prompts are judged leniently."""
+        first pass's landmarks give; the two must agree. Prompts are judged leniently; ``relaxed``
+        (re-finding a known person) skips the tilt and agreement checks."""
         from core.track import same_person
 
         first = self.run(image_rgb, roi)
@@ -342,6 +344,8 @@ class PersonConfirmer:
             return second if second.presence >= 0.2 else first
         if second.presence < self.min_presence or second.confident_count() < self.min_landmarks:
             return None
+        if relaxed:
+            return second
         if abs(second.next_roi.rotation) > self.max_tilt or not same_person(first, second, 0.15):
             return None
         return second
@@ -394,7 +398,10 @@ class KeypointPipeline:
         self.cues.observe(image_bgr)
         observations: list[Observation] = []
         for track in self.tracker.tracks:
-            body = self.confirmer.track(image_rgb, track.predicted_roi())
+            if track.lost:  # re-find: the region is only a guess, so refine it once
+                body = self.confirmer.confirm(image_rgb, track.predicted_roi(), relaxed=True)
+            else:
+                body = self.confirmer.track(image_rgb, track.predicted_roi())
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
         self.timings["track"] += time.perf_counter() - start
@@ -410,7 +417,8 @@ class KeypointPipeline:
             if not self.frames:  # first frame: the whole sweep, so people are found at once
                 jobs = self._jobs
             else:
-                self._credit += self._jobs_per_frame
+                # people missing: search three times faster until they are back
+                self._credit += self._jobs_per_frame * (3.0 if self.tracker.lost else 1.0)
                 count = int(self._credit)
                 self._credit -= count
                 jobs = [self._jobs[(self._cursor + k) % len(self._jobs)] for k in range(count)]
@@ -421,6 +429,8 @@ class KeypointPipeline:
         self.timings["detect"] += time.perf_counter() - start
 
         start = time.perf_counter()
+        for o in observations:
+            o.appearance = appearance(image_bgr, o.body)
         matched = self.tracker.update(observations)
         for ended in self.tracker.ended:
             self.landmarks.end(ended)
