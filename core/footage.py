@@ -19,7 +19,7 @@ Rules, in one place:
   from ``CAP_PROP_ORIENTATION_META`` into ``info.rotation_deg`` and ``info.width/height``
   are those of the upright picture actually delivered.
 * **Images** are decoded with ``cv2.imdecode`` (EXIF orientation applied, non-ASCII paths
-  safe on every OS). Grayscale, 16-bit and alpha images become 3-channel 8-bit BGR.
+  safe on every OS); ``info.rotation_deg`` reports the EXIF rotation of the first image. Grayscale, 16-bit and alpha images become 3-channel 8-bit BGR.
   Images have no frame rate: ``info.fps`` is :data:`DEFAULT_FPS` for them.
 * **Folders**: every image file directly inside, in natural order (``img2`` before
   ``img10``); ``Frame.index`` is the position in that order. An unreadable image, or one
@@ -172,6 +172,32 @@ def read_image(path: Path) -> np.ndarray | None:
         return None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     return None if image is None else to_bgr8(image)
+
+
+_ROTATIONS = ((90, cv2.ROTATE_90_CLOCKWISE), (180, cv2.ROTATE_180), (270, cv2.ROTATE_90_COUNTERCLOCKWISE))
+
+
+def exif_rotation(path: Path, upright: np.ndarray) -> int:
+    """Clockwise rotation (0, 90, 180, 270) that EXIF orientation made OpenCV apply to a JPEG.
+
+    ``upright`` is the image as :func:`read_image` returned it. Found by decoding again with
+    the orientation ignored and comparing; mirrored orientations (EXIF 2, 4, 5, 7) give 0.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return 0
+    if data[:2].tobytes() != b"\xff\xd8":  # only JPEG files carry EXIF orientation here
+        return 0
+    raw = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if raw is None:
+        return 0
+    raw = to_bgr8(raw)
+    for degrees, code in _ROTATIONS:
+        turned = cv2.rotate(raw, code)
+        if turned.shape == upright.shape and np.array_equal(turned, upright):
+            return degrees
+    return 0
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -436,7 +462,7 @@ def _open_images(path: Path, shown: str, files: list[Path], kind: Kind,
                          "too large or of an unsupported type)")
     height, width = first.shape[:2]
     _check_size(width, height, shown)
-    info = FootageInfo(shown, kind, DEFAULT_FPS, width, height, count, 0)
+    info = FootageInfo(shown, kind, DEFAULT_FPS, width, height, count, exif_rotation(files[start], first))
     return Footage(info, start, end, stride, files=files, first=Frame(start, first))
 
 

@@ -403,3 +403,22 @@ def test_each_pass_gets_its_own_pictures(tmp_path: Path) -> None:
         for frame in footage:
             frame.image[:] = 255
         assert [int(f.image.max()) for f in footage] == [50]
+
+
+@pytest.mark.parametrize("orientation,degrees", [(1, 0), (3, 180), (6, 90), (8, 270)])
+def test_exif_orientation_of_photos_is_applied(tmp_path: Path, orientation: int, degrees: int) -> None:
+    """A JPEG whose EXIF orientation tag says how to turn it (as cameras write): delivered upright."""
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[:10, :20] = (0, 0, 255)  # red block at the top-left of the stored picture
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + bytes(4)
+    app1 = b"Exif\x00\x00" + tiff
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+    footage = open_footage(path)
+    assert footage.info.rotation_deg == degrees
+    upright = read_all(footage)[0].image
+    assert upright.shape[:2] == ((80, 40) if degrees in (90, 270) else (40, 80))
+    red = np.argwhere((upright[..., 2] > 180) & (upright[..., 0] < 80)).mean(axis=0) / upright.shape[:2]
+    corner = {0: (0, 0), 90: (0, 1), 180: (1, 1), 270: (1, 0)}[degrees]
+    assert np.all(np.abs(red - corner) < 0.35), (red, corner)
