@@ -314,7 +314,7 @@ class Footage:
                     if image.shape[:2] != (self.info.height, self.info.width):
                         self._warn(f"stopped at frame {index}: the picture size changed to "
                                    f"{image.shape[1]}x{image.shape[0]} (damaged or spliced file); "
-                                   f"kept the {index - self.start} frames before")
+                                   "kept the frames before")
                         return
                     yield Frame(index, to_bgr8(image))
                 index += 1
