@@ -422,3 +422,16 @@ def test_exif_orientation_of_photos_is_applied(tmp_path: Path, orientation: int,
     red = np.argwhere((upright[..., 2] > 180) & (upright[..., 0] < 80)).mean(axis=0) / upright.shape[:2]
     corner = {0: (0, 0), 90: (0, 1), 180: (1, 1), 270: (1, 0)}[degrees]
     assert np.all(np.abs(red - corner) < 0.35), (red, corner)
+
+
+def test_stream_whose_picture_size_changes_keeps_one_size(tmp_path: Path) -> None:
+    """Spliced MJPEG: 64x48 pictures then 32x24 ones. Every frame comes at the first size."""
+    path = tmp_path / "spliced.mjpeg"
+    with path.open("wb") as handle:
+        for i in range(10):
+            size = (48, 64) if i < 5 else (24, 32)
+            handle.write(cv2.imencode(".jpg", np.full((*size, 3), 20 * i, np.uint8))[1].tobytes())
+    frames = read_all(open_footage(path))
+    assert [f.index for f in frames] == list(range(10))
+    assert all(f.image.shape == (48, 64, 3) for f in frames)
+    assert [round(float(f.image.mean()) / 20) for f in frames] == list(range(10))
