@@ -19,6 +19,13 @@ def _armature(context: bpy.types.Context) -> bpy.types.Object:
     return obj
 
 
+def _selected(pose_bone: bpy.types.PoseBone) -> bool:
+    """Bone selection (on the pose bone in Blender 5.0+, on the bone before)."""
+    if "select" in pose_bone.bl_rna.properties:
+        return bool(pose_bone.select)
+    return bool(pose_bone.bone.select)
+
+
 class VIDEOMOCAP_OT_reduce_keys(bpy.types.Operator):
     """Remove keys while the motion stays within the error bound"""
 
@@ -61,7 +68,7 @@ class VIDEOMOCAP_OT_smooth_range(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
             obj = _armature(context)
-            bones = [pb.name for pb in obj.pose.bones if pb.bone.select] or None
+            bones = [pb.name for pb in obj.pose.bones if _selected(pb)] or None
             count = smooth_frames(obj, self.frame_start, self.frame_end, self.sigma, bones)
         except EditError as exc:
             self.report({"ERROR"}, str(exc))
