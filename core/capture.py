@@ -139,9 +139,9 @@ def write_result(result: CaptureResult, output: str | Path, progress: Progress) 
     from core.motion import write_motion
 
     progress.stage("write", 1)
-    path = write_motion(output, result.arrays)
+    write_motion(output, result.arrays)
     progress.update(1)
-    return Path(path)
+    return Path(output)
 
 
 __all__ = ["CaptureResult", "UserCamera", "FocalEstimate", "capture", "fit_keypoints", "is_keypoints_file",

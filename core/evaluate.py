@@ -267,7 +267,7 @@ def evaluate_samples(samples_dir: str | Path, progress: Any, device: str = "cpu"
             row.update(sample=folder.name, camera=camera, frames=frames,
                        fit_ms_per_person_frame=fit_s * 1000 / people_frames,
                        detect_ms_per_frame=result.seconds["detect"] * 1000 / frames,
-                       hand_flips_repaired=sum(p.hand_flips_repaired for p in result.fit.people))
+                       flips_repaired=sum(p.flips_repaired for p in result.fit.people))
             rows.append(row)
     return {"samples": rows, "table": format_table(rows)}
 

@@ -35,6 +35,7 @@ from core.fit import hands as hands_mod
 from core.fit import markers as markers_mod
 from core.fit import priors
 from core.fit.face import jaw_from_face
+from core.fit.flips import repair_body_flips
 from core.fit.observations import PersonObservations
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import kinematics as kin
@@ -82,7 +83,7 @@ class PersonFit:
     expression: np.ndarray       # (T, 10)
     transl: np.ndarray           # (T, 3) metres, camera frame
     joints: np.ndarray           # (T, 55, 3) metres, camera frame
-    hand_flips_repaired: int = 0
+    flips_repaired: int = 0
 
 
 @dataclass
@@ -111,9 +112,10 @@ W_PRIOR = 2e-3
 W_HAND_PRIOR = 2e-4
 W_LIMITS = 1.0
 W_BETAS = 2e-3
-W_SMOOTH = 20.0               # joint acceleration (camera frame), per unit smoothing
-W_SMOOTH_POSE = 0.05          # axis-angle acceleration
+W_SMOOTH = 0.01               # joint acceleration (camera frame), per unit smoothing
+W_SMOOTH_POSE = 0.0           # axis-angle acceleration
 W_CONTACT = 20.0
+SMOOTH_SIGMA_FRAMES = 2.0     # zero-phase Gaussian sigma at smoothing 1 (frames at 30 fps)
 W_PENETRATION = 200.0
 
 
@@ -374,17 +376,29 @@ def fit_clip(observations: list[PersonObservations], image_size: tuple[int, int]
     """
     options = options or FitOptions()
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    if options.device == "cpu":
+        torch.set_num_threads(1)  # tiny tensors: one thread is faster and never spins on a busy machine
+    try:
+        return _fit_clip(observations, image_size, fps, model, options, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int], fps: float,
+              model: BodyModel, options: FitOptions, progress: ProgressFn | None) -> ClipFit:
     seconds: dict[str, float] = {}
     center = np.array(image_size, np.float64) / 2.0
     start = time.perf_counter()
     people: list[_Person] = []
     flips: list[int] = []
     for i, obs in enumerate(observations):
+        obs, body_flips = repair_body_flips(obs)
         if options.hands:
             obs, n = hands_mod.repair_hand_flips(obs)
         else:
             n = 0
-        flips.append(n)
+        flips.append(n + body_flips)
         person = _Person(obs, model, options, fps)
         _optimise(person, person.lift_loss, [person.go6, person.body, person.hands, person.betas],
                   [0.03, 0.05, 0.05, 0.05], options.lift_iterations)
@@ -438,7 +452,7 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
         hands = person.hands.cpu().numpy()
         transl = person.transl.cpu().numpy()
         betas = person.betas.cpu().numpy()
-    sigma = 0.5 * person.smooth * fps / 30.0
+    sigma = SMOOTH_SIGMA_FRAMES * person.smooth * fps / 30.0
     rot = smooth_rotations(np.concatenate((go[:, None], body), 1), sigma)
     go, body = rot[:, 0], rot[:, 1:]
     lh = smooth_positions(hands[0], sigma)
@@ -463,7 +477,7 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
         body_pose=body.astype(np.float32), left_hand_pose=lh.astype(np.float32),
         right_hand_pose=rh.astype(np.float32), jaw_pose=person.jaw.cpu().numpy().astype(np.float32),
         expression=np.zeros((person.T, 10), np.float32), transl=transl.astype(np.float32),
-        joints=joints.astype(np.float32), hand_flips_repaired=flips)
+        joints=joints.astype(np.float32), flips_repaired=flips)
 
 
 __all__ = ["ClipFit", "FitOptions", "PersonFit", "fit_clip", "LEFT_WRIST", "RIGHT_WRIST", "joint_index"]

@@ -25,7 +25,7 @@ PRIOR_LOG_STD = 0.35
 """Prior 1-sigma on log focal (about +-40 %)."""
 BASELINE_FOV_DEG = 55.0
 """The fixed field of view the evaluation compares against."""
-_CORRELATION_INFLATION = 3.0
+_CORRELATION_INFLATION = 10.0
 """Landmark errors are correlated within a frame and across frames; the naive
 least-squares variance is multiplied by this factor squared (calibrated on the samples)."""
 
