@@ -37,7 +37,7 @@ import numpy as np
 from core.errors import InputError
 from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
-from core.track import Observation, Tracker, appearance
+from core.track import Observation, Tracker, appearance, crowded
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
 from models.detectors.roi import Roi
 
@@ -397,13 +397,19 @@ class KeypointPipeline:
         start = time.perf_counter()
         self.cues.observe(image_bgr)
         observations: list[Observation] = []
-        for track in self.tracker.tracks:
-            if track.lost:  # re-find: the region is only a guess, so refine it once
-                body = self.confirmer.confirm(image_rgb, track.predicted_roi(), relaxed=True)
-            else:
-                body = self.confirmer.track(image_rgb, track.predicted_roi())
+        for track in self.tracker.active:
+            body = self.confirmer.track(image_rgb, track.predicted_roi())
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
+        lost = self.tracker.lost
+        if lost:
+            # re-find missing people on a copy where the people already seen are painted out,
+            # so the landmark network cannot settle on them again
+            masked = mask_people(image_rgb, [o.body for o in observations])
+            for track in lost:  # the region is only a guess, so it is refined once
+                body = self.confirmer.confirm(masked, track.predicted_roi(), relaxed=True)
+                if body is not None:
+                    observations.append(Observation(body, "track", track.id))
         self.timings["track"] += time.perf_counter() - start
 
         start = time.perf_counter()
@@ -443,8 +449,10 @@ class KeypointPipeline:
 
     def _detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray, known: list[Observation],
                 jobs: list[tuple[str, Roi | None]]) -> list[Observation]:
-        """Confirmed people among the cues' candidates that no observation explains yet."""
-        boxes = [o.body.box() for o in known]
+        """Confirmed people among the cues' candidates that no clear observation explains yet
+        (observations of tracks that overlap others may be two people blended: they explain nothing)."""
+        unclear = crowded(self.tracker.tracks)
+        boxes = [o.body.box() for o in known if o.track_id not in unclear]
         found: list[Observation] = []
         tried = 0
         for cand in self.cues.propose(image_bgr, image_rgb, jobs):
@@ -480,6 +488,31 @@ class KeypointPipeline:
     def close(self) -> None:
         self.landmarks.close()
         self.cues.close()
+
+
+# limbs and torso of the pose skeleton (mediapipe indices), painted to hide a person
+_SKELETON = ((11, 12), (11, 23), (12, 24), (23, 24), (11, 13), (13, 15), (12, 14), (14, 16),
+             (23, 25), (25, 27), (24, 26), (26, 28), (0, 11), (0, 12))
+
+
+def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 127) -> np.ndarray:
+    """A copy of ``image_rgb`` (H,W,3) with each body painted over in grey: the torso polygon
+    and thick limb strokes (an eighth of the body's height), confident landmarks only."""
+    out = image_rgb.copy()
+    for body in bodies:
+        pts, conf = body.points_2d, body.confidence
+        seen = pts[conf >= 0.3] if (conf >= 0.3).sum() >= 2 else pts
+        thickness = max(3, int(0.12 * float(np.ptp(seen[:, 1]))))  # limbs are about 1/8 of the height
+        torso = [11, 12, 24, 23]
+        if (conf[torso] >= 0.3).all():
+            cv2.fillConvexPoly(out, np.round(pts[torso]).astype(np.int32), (grey, grey, grey))
+        for a, b in _SKELETON:
+            if conf[a] >= 0.3 and conf[b] >= 0.3:
+                cv2.line(out, tuple(int(v) for v in np.round(pts[a])), tuple(int(v) for v in np.round(pts[b])),
+                         (grey, grey, grey), thickness)
+        if conf[0] >= 0.3:
+            cv2.circle(out, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), (grey, grey, grey), -1)
+    return out
 
 
 def _fill(person: PersonKeypoints, k: int, frame: PersonFrame) -> None:

@@ -241,6 +241,8 @@ class Tracker:
             o = obs[j]
             if o.source == "track" or self._overlaps_matched(o, obs, used):
                 continue  # new people come from confirmed detections or prompts, not from drifting regions
+            if o.source != "prompt" and self._near_missing(o, result):
+                continue  # most likely a missing person seen ambiguously: wait for a clear view
             if o.source != "prompt" and self.full():
                 continue
             track = Track(id=self._next_id, body=o.body, box=o.body.box(), source=o.source,
@@ -285,6 +287,14 @@ class Tracker:
                                 else 0.9 * track.appearance + 0.1 * o.appearance)
         track.hits += 1
         track.lost = 0
+
+    def _near_missing(self, o: Observation, matched: dict[int, BodyLandmarks]) -> bool:
+        """The observation overlaps where an unmatched (lost or crowded) track is expected."""
+        box = o.body.box()
+        for track in self.tracks:
+            if track.id not in matched and box_iou(box, track.predicted_box())[0, 0] > 0.2:
+                return True
+        return False
 
     def _overlaps_matched(self, o: Observation, obs: list[Observation], used: set[int]) -> bool:
         """An unassigned observation lying mostly on a person already matched this frame."""
