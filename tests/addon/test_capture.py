@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import bpy
@@ -105,3 +106,25 @@ def test_capture_runs_the_real_worker_and_applies_the_result(prefs, ext, empty_s
     assert armatures and all(o.animation_data.action is not None for o in armatures)
     assert empty_scene.camera is not None and empty_scene.camera.data.background_images[0].clip is not None
     assert (empty_scene.render.resolution_x, empty_scene.render.resolution_y) == (640, 480)
+
+
+@needs_worker
+def test_modal_capture_cancels_the_worker_and_leaves_the_scene(prefs, ext, empty_scene, opencv_doc_data):
+    """INVOKE starts the worker in the background and returns at once; Cancel ends the worker
+    (SIGTERM, then SIGKILL) and nothing is added to the scene or written as a take."""
+    capture = ext.operators.capture
+    empty_scene.video_mocap.footage_path = str(opencv_doc_data / "vtest.avi")
+    before = sorted(o.name for o in bpy.data.objects)
+    started = time.monotonic()
+    assert bpy.ops.video_mocap.capture("INVOKE_DEFAULT") == {"RUNNING_MODAL"}
+    assert time.monotonic() - started < 5  # Blender is not blocked while the worker runs
+    job = capture.ACTIVE_JOB
+    assert job is not None and job.status.state == "running" and job.pid
+    assert not bpy.ops.video_mocap.capture.poll()  # one capture at a time
+    assert bpy.ops.video_mocap.cancel_capture() == {"FINISHED"}
+    assert job.wait(timeout=30).state == "cancelled"
+    output = job.argv[job.argv.index("-o") + 1]
+    assert not Path(output).exists()
+    bpy.ops.wm.read_homefile(use_empty=True)  # Blender ends the modal operator: it cleans up
+    assert capture.ACTIVE_JOB is None
+    assert sorted(o.name for o in bpy.data.objects) == before

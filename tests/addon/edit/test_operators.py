@@ -7,6 +7,8 @@ import pytest
 
 from addon import keys
 
+pytestmark = pytest.mark.compat42
+
 
 def _key_count(obj):
     return sum(len(fc.keyframe_points) for fc in keys.owner_fcurves(obj))

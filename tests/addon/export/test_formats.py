@@ -8,6 +8,8 @@ import pytest
 
 from addon.export.formats import ExportError, export_armature
 
+pytestmark = pytest.mark.compat42
+
 IMPORTERS = {
     "FBX": lambda p: bpy.ops.import_scene.fbx(filepath=p, use_anim=True, ignore_leaf_bones=False),
     "BVH": lambda p: bpy.ops.import_anim.bvh(filepath=p, rotate_mode="NATIVE", use_fps_scale=False,

@@ -6,6 +6,8 @@ import bpy
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.compat42
+
 
 def test_export_operators(ext, avatar, tmp_path):
     bpy.context.view_layer.objects.active = avatar.armature

@@ -8,6 +8,8 @@ import pytest
 
 from addon import keys
 
+pytestmark = pytest.mark.compat42
+
 
 def _select(source, target):
     for o in bpy.context.view_layer.objects:

@@ -8,6 +8,8 @@ import pytest
 
 from addon.retarget import mapping, preview, transfer
 
+pytestmark = pytest.mark.compat42
+
 
 def _parents(obj):
     return {b.name: (b.parent.name if b.parent else None) for b in obj.data.bones}

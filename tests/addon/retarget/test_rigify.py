@@ -16,6 +16,7 @@ def _parents(obj):
 
 
 @pytest.mark.slow
+@pytest.mark.compat42
 def test_rigify_fk_controls_drive_the_deform_bones(scene, rigs):
     source = rigs.source(frames=24)
     target = rigs.rigify()
