@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import bpy
+import numpy as np
 
 FORMATS = ("FBX", "BVH", "GLTF")
 EXTENSIONS = {"FBX": ".fbx", "BVH": ".bvh", "GLTF": ".glb"}
@@ -26,6 +27,10 @@ def _enable(module: str) -> None:
 def export_armature(context: bpy.types.Context, armature: bpy.types.Object, path: str, fmt: str,
                     frame_start: int | None = None, frame_end: int | None = None) -> str:
     """Write ``armature`` (its action, and meshes parented to it) to ``path``.
+
+    BVH holds the skeleton in the armature's own axes, scaled to metres by the object's
+    scale; the object's rotation and location are not in the file (BVH has no place for
+    them).
 
     The file appears atomically (written to a temporary name in the same folder, then
     renamed). Selection and the active object are restored afterwards.
@@ -61,8 +66,11 @@ def export_armature(context: bpy.types.Context, armature: bpy.types.Object, path
                                      bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
         elif fmt == "BVH":
             _enable("io_anim_bvh")
+            # BVH stores armature-space offsets: carry the object's scale (e.g. 0.01 on
+            # imported FBX rigs) so the file is in metres; its rotation is not carried
+            scale = float(np.mean(armature.matrix_world.to_scale()))
             bpy.ops.export_anim.bvh(filepath=tmp, frame_start=start, frame_end=end, rotate_mode="NATIVE",
-                                    root_transform_only=True)
+                                    root_transform_only=True, global_scale=scale)
         else:
             _enable("io_scene_gltf2")
             saved = scene.frame_start, scene.frame_end
