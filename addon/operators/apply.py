@@ -27,6 +27,7 @@ from ..motion_file import MotionFile, MotionFileError, load_motion
 from ..progress import progress_bar
 from ..rig import Avatar, build_avatar, pose_channels, pose_keys
 
+
 class ApplyError(Exception):
     """The motion file cannot be applied; the message is for the user."""
 

@@ -136,3 +136,21 @@ def test_real_worker_is_cancelled_with_sigterm(tmp_path):
     job.cancel()
     assert job.wait(timeout=30).state == "cancelled"
     assert job.returncode != -9  # ended by its own handler, not killed
+
+
+@pytest.mark.skipif(not WORKER.exists(), reason="worker environment not installed")
+def test_real_capture_is_cancelled_midway_without_output(tmp_path, opencv_doc_data):
+    """Cancel a real capture while it works: the worker stops through its own SIGTERM
+    handler (exit 130) and leaves no motion file."""
+    out = tmp_path / "m.npz"
+    argv = worker_command(str(WORKER), "capture", [str(opencv_doc_data / "vtest.avi"), "-o", str(out)])
+    job = WorkerJob(argv, cwd=str(REPO), kill_grace_s=10)
+    job.start()
+    deadline = time.monotonic() + 240
+    while job.poll().stage == "" and time.monotonic() < deadline:  # first stage reported: it is working
+        time.sleep(0.05)
+    assert job.status.state == "running", job.status.error
+    job.cancel()
+    status = job.wait(timeout=60)
+    assert status.state == "cancelled" and job.returncode == 130
+    assert not out.exists() and list(tmp_path.iterdir()) == []
