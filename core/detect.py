@@ -94,7 +94,8 @@ class DetectOptions:
         lost_seconds: a track survives this long without being seen (occlusions; at least 1 s).
         cues: detection cues to use (subset of CUES).
         min_person_px: smallest person height (px) the detector tiles aim for.
-        max_candidates: at most this many unexplained candidates confirmed per round.
+        max_candidates: at most this many unexplained candidates confirmed on the first frame
+            (half as many on later frames, where the search is spread out).
         hand_complexity: 0 lite (default: about half the time of full, measured) or 1 full hand model.
         num_threads: threads per TFLite network.
     """
@@ -458,7 +459,7 @@ class KeypointPipeline:
         for cand in self.cues.propose(image_bgr, image_rgb, jobs):
             if any(b[0] <= cand.anchor[0] <= b[2] and b[1] <= cand.anchor[1] <= b[3] for b in boxes):
                 continue
-            if tried >= self.options.max_candidates:
+            if tried >= (self.options.max_candidates if not self.frames else max(1, self.options.max_candidates // 2)):
                 break
             tried += 1
             body = self.confirmer.confirm(image_rgb, cand.roi)
