@@ -135,7 +135,8 @@ def read_fcurve(fcurve: bpy.types.FCurve) -> tuple[np.ndarray, np.ndarray]:
     return co[0::2], co[1::2]
 
 
-def _new_fcurve(action: bpy.types.Action, bag, channel: Channel, groups: dict[str, object]) -> bpy.types.FCurve:
+def _new_fcurve(action: bpy.types.Action, bag, channel: Channel,
+                groups: dict[str, object]) -> bpy.types.FCurve:
     """A fresh, empty curve for the channel (an existing one is replaced); ``groups`` caches
     the channel groups by name during one write."""
     if not LAYERED_ACTIONS:
@@ -186,7 +187,8 @@ def write_channels(owner: bpy.types.ID, frames: np.ndarray, channels: Sequence[C
         raise ValueError("frames must be strictly increasing")
     for channel in channels:
         if np.shape(channel.values) != (n,):
-            raise ValueError(f"{channel.data_path}[{channel.index}]: {np.shape(channel.values)} values for {n} frames")
+            raise ValueError(f"{channel.data_path}[{channel.index}]: {np.shape(channel.values)} values "
+                             f"for {n} frames")
     co = np.empty((len(channels), n, 2), dtype=np.float32)
     co[:, :, 0] = frames
     if channels:

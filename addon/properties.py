@@ -26,7 +26,8 @@ class VIDEOMOCAP_PG_person_box(PropertyGroup):
     y0: FloatProperty(name="Y0", min=0.0, description="Top edge, pixels")  # type: ignore[valid-type]
     x1: FloatProperty(name="X1", min=0.0, description="Right edge, pixels")  # type: ignore[valid-type]
     y1: FloatProperty(name="Y1", min=0.0, description="Bottom edge, pixels")  # type: ignore[valid-type]
-    frame: IntProperty(name="Frame", min=0, description="Source frame number (0 = first frame of the footage)")  # type: ignore[valid-type]
+    frame: IntProperty(name="Frame", min=0,  # type: ignore[valid-type]
+                       description="Source frame number (0 = first frame of the footage)")
 
     def as_prompt(self) -> str:
         """``X0,Y0,X1,Y1@FRAME`` as the worker's ``--person`` option takes it."""

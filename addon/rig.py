@@ -207,7 +207,8 @@ def _validate_skeleton(joint_names: Sequence[str], parents: np.ndarray, rest_joi
     if parents.shape != (count,) or rest_joints.shape != (count, 3):
         raise ValueError(f"skeleton arrays disagree: {count} names, parents {parents.shape}, "
                          f"rest joints {rest_joints.shape}")
-    if count == 0 or parents[0] != -1 or np.any(parents[1:] < 0) or np.any(parents[1:] >= np.arange(1, count)):
+    children = parents[1:]
+    if count == 0 or parents[0] != -1 or np.any(children < 0) or np.any(children >= np.arange(1, count)):
         raise ValueError("parents must list the root first and every parent before its children")
     if len(set(joint_names)) != count:
         raise ValueError("joint names must be unique")
@@ -298,7 +299,8 @@ def _build_mesh(name: str, collection: bpy.types.Collection, arm: bpy.types.Obje
     if vertices.shape != (count, 3) or faces.ndim != 2 or faces.shape[1] != 3:
         raise ValueError(f"mesh arrays have wrong shapes: vertices {vertices.shape}, faces {faces.shape}")
     if skin_indices.shape != skin_weights.shape or skin_indices.shape[0] != count:
-        raise ValueError(f"skin arrays {skin_indices.shape}/{skin_weights.shape} do not match {count} vertices")
+        raise ValueError(f"skin arrays {skin_indices.shape}/{skin_weights.shape} "
+                         f"do not match {count} vertices")
     if faces.size and (faces.min() < 0 or faces.max() >= count):
         raise ValueError("faces index vertices that do not exist")
     if skin_indices.size and (skin_indices.min() < 0 or skin_indices.max() >= len(bone_names)):
@@ -358,7 +360,8 @@ def pose_keys(avatar: Avatar, global_orient: np.ndarray, transl: np.ndarray,
     rest = avatar.rest_matrices
     # Q^T R(a) Q = R(Q^T a): conjugating by the bone's rest rotation turns the axis
     local = np.asarray(local_rotations, np.float64)
-    quats = axis_angle_to_quat(np.matmul(local[:, :, None, :], rest[None, :, :3, :3])[:, :, 0, :])  # a^T Q = (Q^T a)^T
+    turned = np.matmul(local[:, :, None, :], rest[None, :, :3, :3])[:, :, 0, :]  # a^T Q = (Q^T a)^T
+    quats = axis_angle_to_quat(turned)
     # root: basis = B0^-1 A^-1 camera_to_blender(G0) T(-J0) B0
     g0 = np.zeros((frames, 4, 4))
     g0[:, :3, :3] = quat_to_matrix(axis_angle_to_quat(global_orient))

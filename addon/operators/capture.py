@@ -134,7 +134,8 @@ class VIDEOMOCAP_OT_capture(Operator):
             return {"CANCELLED"}
         context.scene.video_mocap.last_take = status.output
         try:
-            result = load_and_apply(context, status.output, footage=context.scene.video_mocap.footage_file() or None)
+            footage = context.scene.video_mocap.footage_file() or None
+            result = load_and_apply(context, status.output, footage=footage)
         except ApplyError as exc:
             status.state, status.error = "failed", str(exc)
             self.report({"ERROR"}, f"Capture finished but applying it failed: {exc}")
@@ -229,7 +230,8 @@ class VIDEOMOCAP_OT_box_add(Operator):
     bl_label = "Add Person Box"
     bl_options = {"REGISTER", "UNDO"}
 
-    text: bpy.props.StringProperty(name="Box", description="X0,Y0,X1,Y1@FRAME in pixels; empty: a new box to edit")  # type: ignore[valid-type]
+    text: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Box", description="X0,Y0,X1,Y1@FRAME in pixels; empty: a new box to edit")
 
     def execute(self, context: Context) -> set[str]:
         from ..properties import parse_box
@@ -268,4 +270,5 @@ class VIDEOMOCAP_OT_box_remove(Operator):
         return {"FINISHED"}
 
 
-CLASSES = (VIDEOMOCAP_OT_capture, VIDEOMOCAP_OT_cancel_capture, VIDEOMOCAP_OT_box_add, VIDEOMOCAP_OT_box_remove)
+CLASSES = (VIDEOMOCAP_OT_capture, VIDEOMOCAP_OT_cancel_capture, VIDEOMOCAP_OT_box_add,
+           VIDEOMOCAP_OT_box_remove)
