@@ -57,7 +57,8 @@ def _between(a: np.ndarray, b: np.ndarray) -> Matrix:
 
 
 def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(global_orient (T,3), transl (T,3), local rotations (T,55,3)) of a squat with planted feet.
+    """(global_orient (T,3), transl (T,3), local rotations (T,55,3)): a squat with planted
+    feet (first half), then the left and the right foot lifted in turn (second half).
 
     Camera frame for the global values (the person 3 m in front of the camera, upright,
     facing it); model frame for the local rotations."""
@@ -65,9 +66,11 @@ def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     local = np.zeros((frames, 55, 3))
     transl = np.zeros((frames, 3))
     go = np.tile([math.pi, 0.0, 0.0], (frames, 1))
+    half = frames // 2
     for f in range(frames):
         phase = 2 * math.pi * f / frames
-        drop, back = 0.22 * (1 - math.cos(phase)) / 2, 0.06 * (1 - math.cos(phase)) / 2
+        squat = 2 * math.pi * f / half if f < half else 0.0
+        drop, back = 0.22 * (1 - math.cos(squat)) / 2, 0.06 * (1 - math.cos(squat)) / 2
         delta = np.array([0.0, -drop, -back])
         # camera frame: model (x, y, z) -> (x, -y, -z) under the 180 deg global orient
         transl[f] = np.array([0.0, 0.0, 3.0]) + delta * np.array([1.0, -1.0, -1.0])
@@ -87,6 +90,15 @@ def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             local[f, h] = _aa(r_thigh)
             local[f, k] = _aa(r_thigh.transposed() @ r_shin)
             local[f, a] = _aa(r_shin.transposed())
+            # second half: lift one foot after the other (hip and knee flexion; the pelvis
+            # stays, the other foot stays planted)
+            quarter = (frames - half) // 2
+            start = half if side == "left" else half + quarter
+            if start <= f < start + quarter:
+                lift = math.sin(math.pi * (f - start) / quarter)
+                local[f, h] = [-0.7 * lift, 0.0, 0.0]
+                local[f, k] = [1.2 * lift, 0.0, 0.0]
+                local[f, a] = [-0.3 * lift, 0.0, 0.0]
         twist = 0.25 * math.sin(phase)
         for s in ("spine1", "spine2", "spine3"):
             local[f, J[s]] = [0.0, twist / 3, 0.0]
