@@ -194,3 +194,26 @@ def test_crossing_figures_meet_the_full_target() -> None:
     for figure in match_figures(kp, truth, visible_fraction(folder, kp.frame_index, 3)):
         assert figure["found"] >= 0.9 * figure["in_view"], figure
         assert figure["switches"] == 0, figure
+
+
+def test_max_people_keeps_the_clearest_person(basketball: Path) -> None:
+    kp = _run(basketball, DetectOptions(max_people=1, hands=False, face=False))
+    assert len(kp.people) == 1
+    assert (kp.people[0].box[:, 2] < 260).all(), "the player facing the camera is the clearer one"
+
+
+def test_cli_json_progress_reports_people(basketball: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "k.npz"
+    result = subprocess.run([sys.executable, "-m", "core", "--progress", "json", "detect", str(basketball),
+                             "-o", str(out), "--no-face"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert "stage" in kinds and "progress" in kinds and kinds[-1] == "done"
+    done = events[-1]
+    assert done["output"] == str(out) and done["frames"] == 2 and done["people"] == 2
+    assert load_keypoints(out).person_ids.tolist() == done["person_ids"]
