@@ -27,6 +27,7 @@ import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 
 from .. import keys
+from ..rig import make_continuous
 from .smplx_names import SMPLX_JOINT_NAMES, SMPLX_PARENTS, depth
 
 MAX_PASSES = 3
@@ -470,7 +471,7 @@ def _channels(pbs: Sequence[bpy.types.PoseBone], quats: np.ndarray, locs: np.nda
     channels.extend(keys.Channel(f'pose.bones["{root_name}"].location', k, locs[:, k], root_name)
                     for k in range(3))
     for i, pb in enumerate(pbs):
-        q = _continuous(quats[:, i])
+        q = make_continuous(quats[:, i])
         mode = pb.rotation_mode
         base = f'pose.bones["{pb.name}"]'
         if mode == "QUATERNION":
@@ -487,12 +488,3 @@ def _channels(pbs: Sequence[bpy.types.PoseBone], quats: np.ndarray, locs: np.nda
             values, path = np.array(eulers), f"{base}.rotation_euler"
         channels.extend(keys.Channel(path, k, values[:, k], pb.name) for k in range(values.shape[1]))
     return channels
-
-
-def _continuous(q: np.ndarray) -> np.ndarray:
-    """(F,4) quaternions with signs flipped so consecutive ones are in the same hemisphere."""
-    q = np.array(q, dtype=np.float64, copy=True)
-    for f in range(1, len(q)):
-        if np.dot(q[f], q[f - 1]) < 0:
-            q[f] = -q[f]
-    return q

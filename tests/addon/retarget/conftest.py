@@ -18,7 +18,7 @@ import addon_utils
 import bpy
 import numpy as np
 import pytest
-from mathutils import Euler, Matrix, Quaternion, Vector
+from mathutils import Matrix, Vector
 
 from addon import keys, rig
 from addon.retarget import mixamo
