@@ -89,8 +89,11 @@ class Live:
     """A worker started in the background; read its JSON events until a condition, then signal it."""
 
     def __init__(self, args: Sequence[str], *, preexec_fn: Callable[[], None] | None = None,
-                 wrapper: Sequence[str] = ()) -> None:
-        self.proc = subprocess.Popen([*wrapper, *core_argv(args)], cwd=REPO, stdout=subprocess.PIPE,
+                 slow_write_s: float | None = None) -> None:
+        argv = core_argv(args)
+        if slow_write_s is not None:  # the same CLI with slow .npz writes (tests/reliability/slow_write.py)
+            argv = [str(WORKER), str(REPO / "tests" / "reliability" / "slow_write.py"), str(slow_write_s), *argv[3:]]
+        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.events: list[dict[str, Any]] = []
         self.lines: list[str] = []
