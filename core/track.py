@@ -264,10 +264,12 @@ class Tracker:
         ok = c <= gate and dist < 0.5 + 0.05 * track.lost and look < self.max_appearance_distance
         if ok and track.id in self._crowded:
             # where people overlap, a region may land on the wrong one or on both at once: the
-            # observation must look like this track, and clearly more than like its neighbours
-            others = [appearance_distance(t.appearance, o.appearance) for t in self.tracks
-                      if t.id != track.id and t.id in self._crowded]
-            ok = look < self.crowded_appearance_distance and all(look <= d - 0.1 for d in others)
+            # observation must look like this track, clearly more than like its neighbours, and
+            # lie nearer to where this track was expected than to where they were
+            neighbours = [t for t in self.tracks if t.id != track.id and t.id in self._crowded]
+            ok = (look < self.crowded_appearance_distance
+                  and all(look <= appearance_distance(t.appearance, o.appearance) - 0.1 for t in neighbours)
+                  and all(dist <= self._distance(t, o) for t in neighbours))
         return c if ok else INFEASIBLE
 
     def _distance(self, track: Track, o: Observation) -> float:
