@@ -36,6 +36,7 @@ from core.fit import markers as markers_mod
 from core.fit import priors
 from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
+from core.fit.init import initial_pose, kabsch
 from core.fit.observations import PersonObservations
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import kinematics as kin
@@ -125,25 +126,6 @@ def _gmof(sq: Tensor, sigma: float) -> Tensor:
     return s2 * sq / (s2 + sq)
 
 
-def _kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Rotations R (T, 3, 3) minimising sum w ||R s - t||^2 for centred-by-weight point sets.
-
-    source (N, 3) model points; target (T, N, 3); weights (T, N)."""
-    w = weights[..., None]
-    wsum = np.clip(weights.sum(1)[:, None, None], 1e-9, None)
-    sc = source[None] - (w * source[None]).sum(1, keepdims=True) / wsum
-    tc = target - (w * target).sum(1, keepdims=True) / wsum
-    h = np.einsum("tni,tnj->tij", w * sc, tc)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", vt, u)))
-    d = np.where(d == 0, 1.0, d)
-    diag = np.zeros((len(d), 3, 3))
-    diag[:, 0, 0] = 1
-    diag[:, 1, 1] = 1
-    diag[:, 2, 2] = d
-    return np.einsum("tji,tjk,tlk->til", vt, diag, u)
-
-
 class _Person:
     """Tensors and parameters of one person's problem."""
 
@@ -201,12 +183,18 @@ class _Person:
         src = rest[self.body_markers.joints[torso]] + self.body_markers.offsets[torso]
         target = fill_gaps(self.obs.body_3d[:, torso], self.seen)
         w = np.where(self.seen[:, None], np.clip(self.obs.body_conf[:, torso], 0.05, 1.0), 1.0)
+        body_pose = np.zeros((T, 21, 3), np.float32)
         if self.seen.any():
-            rot = _kabsch(src, target, w)
+            rot = kabsch(src, target, w)
+            hand_ok = self.obs.hand_conf.max(-1) > 0
+            hands = np.stack([fill_gaps(self.obs.hand_3d[s], hand_ok[s]) for s in range(2)])
+            body_pose, _ = initial_pose(rest, self.parents, rot, fill_gaps(self.obs.body_3d, self.seen),
+                                        hands if self.options.hands else None,
+                                        np.ones_like(hand_ok) if self.options.hands else None)
         else:  # nothing seen: upright, facing the camera
             rot = np.broadcast_to(np.diag([1.0, -1.0, -1.0]), (T, 3, 3)).copy()
         self.go6 = torch.nn.Parameter(kin.matrix_to_rotation_6d(torch.as_tensor(rot, dtype=dt)).to(dev))
-        self.body = torch.nn.Parameter(torch.zeros(T, 21, 3, device=dev, dtype=dt))
+        self.body = torch.nn.Parameter(torch.as_tensor(body_pose, dtype=dt, device=dev))
         self.hands = torch.nn.Parameter(torch.zeros(2, T, 15, 3, device=dev, dtype=dt))
         self.betas = torch.nn.Parameter(torch.zeros(10, device=dev, dtype=dt))
         self.transl = torch.nn.Parameter(torch.zeros(T, 3, device=dev, dtype=dt))
@@ -400,8 +388,10 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
             n = 0
         flips.append(n + body_flips)
         person = _Person(obs, model, options, fps)
-        _optimise(person, person.lift_loss, [person.go6, person.body, person.hands, person.betas],
-                  [0.03, 0.05, 0.05, 0.05], options.lift_iterations)
+        params, lrs = [person.go6, person.body, person.betas], [0.03, 0.05, 0.05]
+        if options.hands:
+            params, lrs = params + [person.hands], lrs + [0.05]
+        _optimise(person, person.lift_loss, params, lrs, options.lift_iterations)
         people.append(person)
         if progress:
             progress(i, f"lifted person {obs.track_id}")
@@ -424,9 +414,10 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
             if step == half:
                 ground = person.update_contacts(fps) or ground
 
-        _optimise(person, person.place_loss,
-                  [person.go6, person.body, person.hands, person.betas, person.transl],
-                  [0.01, 0.02, 0.03, 0.01, 0.01], options.place_iterations, hook)
+        params, lrs = [person.go6, person.body, person.betas, person.transl], [0.01, 0.02, 0.01, 0.01]
+        if options.hands:
+            params, lrs = params + [person.hands], lrs + [0.03]
+        _optimise(person, person.place_loss, params, lrs, options.place_iterations, hook)
         if progress:
             progress(len(people) + i, f"placed person {person.obs.track_id}")
     seconds["place"] = time.perf_counter() - t0

@@ -84,3 +84,11 @@ def observe(posed: dict[str, np.ndarray], focal: float, image_size: tuple[int, i
         hand_2d=h2.astype(np.float32), hand_3d=h3.astype(np.float32),
         hand_conf=np.ones((2, T, 21), np.float32), face_2d=None,
         face_conf=np.zeros(T, np.float32)).sanitized()
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """The helpers above, for tests (test files do not import conftest)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(motion=synthetic_motion, pose=pose_motion, observe=observe)

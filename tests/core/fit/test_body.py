@@ -1,0 +1,99 @@
+"""The fit on synthetic problems generated through the real body model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.evaluate import procrustes
+from core.fit.body import FitOptions, fit_clip
+from core.fit.focal import FocalEstimate
+
+SIZE = (1280, 720)
+
+
+def _errors(fit, posed) -> tuple[float, float, float]:
+    j, g = fit.joints, posed["joints"]
+    body = np.linalg.norm((j[:, :22] - j[:, :1]) - (g[:, :22] - g[:, :1]), axis=-1).mean() * 1000
+    hands = np.mean([np.linalg.norm(procrustes(j[:, sl], g[:, sl]) - g[:, sl], axis=-1).mean() * 1000
+                     for sl in (slice(25, 40), slice(40, 55))])
+    root = np.linalg.norm(j[:, 0] - g[:, 0], axis=-1).mean() * 1000
+    return body, hands, root
+
+
+def test_fit_recovers_pose_and_placement_with_known_focal(body_model, synth) -> None:
+    posed = synth.pose(body_model, synth.motion(20, distance=2.5))
+    obs = synth.observe(posed, 1000.0, SIZE, noise_px=1.0, noise_m=0.01)
+    clip = fit_clip([obs], SIZE, 30.0, body_model, FitOptions(focal=FocalEstimate(1000.0, 0.0, "user")))
+    fit = clip.people[0]
+    body, hands, root = _errors(fit, posed)
+    assert body < 30 and hands < 12 and root < 120, (body, hands, root)
+    assert fit.valid.all() and clip.focal.source == "user"
+    for name in ("global_orient", "body_pose", "left_hand_pose", "transl", "joints", "betas"):
+        assert np.isfinite(getattr(fit, name)).all()
+
+
+def test_fit_estimates_focal_at_close_range(body_model, synth) -> None:
+    """A person 1.5-2 m away seen through a wide lens: the focal comes out within 10 %."""
+    posed = synth.pose(body_model, synth.motion(20, distance=1.6))
+    obs = synth.observe(posed, 600.0, SIZE, noise_px=0.5, noise_m=0.005)
+    clip = fit_clip([obs], SIZE, 30.0, body_model, FitOptions())
+    assert clip.focal.source == "estimated"
+    assert abs(clip.focal.focal_px - 600.0) / 600.0 < 0.10, clip.focal
+    assert 0 < clip.focal.std_px < 200
+
+
+def test_bad_input_stays_finite_and_flags_invalid_frames(body_model, synth) -> None:
+    posed = synth.pose(body_model, synth.motion(30))
+    obs = synth.observe(posed, 900.0, SIZE, noise_px=2.0, noise_m=0.02)
+    valid = obs.valid.copy()
+    valid[5:8] = False            # a short gap: filled, still valid
+    valid[15:30] = False          # a long gap to the end: invalid
+    conf = obs.body_conf.copy()
+    conf[10] = 0.0                # a zero-confidence frame
+    b2 = obs.body_2d.copy()
+    b2[12, :5] = np.nan           # garbage from upstream
+    hc = obs.hand_conf.copy()
+    hc[:, 3:6] = 0.0              # hands drop out briefly
+    broken = replace(obs, valid=valid, body_conf=conf, body_2d=b2, hand_conf=hc).sanitized()
+    extreme = replace(obs, body_2d=obs.body_2d * np.float32(3.0) - 1000)  # nonsense, far off
+    few = synth.observe(synth.pose(body_model, synth.motion(2)), 900.0, SIZE)  # seen two frames
+    few = replace(few, valid=np.array([True, False]), body_conf=few.body_conf * np.array([[1.0], [0.0]], np.float32))
+    options = FitOptions(lift_iterations=30, place_iterations=40)
+    for person in (broken, extreme):
+        fit = fit_clip([person], SIZE, 30.0, body_model, options).people[0]
+        for name in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "transl", "joints",
+                     "betas", "confidence"):
+            assert np.isfinite(getattr(fit, name)).all(), name
+    fit = fit_clip([broken], SIZE, 30.0, body_model, options).people[0]
+    assert fit.valid[5:8].all() and not fit.valid[15:].any() and fit.valid[:5].all()
+    assert (fit.confidence[15:] == 0).all()
+    fit = fit_clip([few], SIZE, 30.0, body_model, options).people[0]
+    assert np.isfinite(fit.joints).all() and fit.valid.tolist() == [True, False]
+
+
+def test_no_hands_keeps_the_mean_hand(body_model, synth) -> None:
+    posed = synth.pose(body_model, synth.motion(8))
+    obs = synth.observe(posed, 900.0, SIZE)
+    fit = fit_clip([obs], SIZE, 30.0, body_model, FitOptions(hands=False, lift_iterations=20,
+                                                             place_iterations=20)).people[0]
+    assert np.abs(fit.left_hand_pose).max() < 1e-3 and np.abs(fit.right_hand_pose).max() < 1e-3
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 2.0])
+def test_smoothing_strength_changes_jitter(body_model, synth, smoothing: float) -> None:
+    posed = synth.pose(body_model, synth.motion(30))
+    obs = synth.observe(posed, 900.0, SIZE, noise_px=4.0, noise_m=0.03, seed=3)
+    options = FitOptions(smoothing=smoothing, focal=FocalEstimate(900.0, 0.0, "user"), lift_iterations=30,
+                         place_iterations=40)
+    fit = fit_clip([obs], SIZE, 30.0, body_model, options).people[0]
+    j = fit.joints[:, :22] - fit.joints[:, :1]
+    g = posed["joints"][:, :22] - posed["joints"][:, :1]
+    acc = lambda x: np.linalg.norm(np.diff(x, 2, axis=0), axis=-1).mean() * 1000  # noqa: E731
+    accel_error = np.linalg.norm(np.diff(j, 2, axis=0) - np.diff(g, 2, axis=0), axis=-1).mean() * 1000
+    if smoothing == 0:
+        assert acc(j) > 2 * acc(g)  # unsmoothed: jitter from the noise
+    else:
+        assert accel_error < 6.0, accel_error

@@ -1,0 +1,88 @@
+"""Focal: user conversions, the linear translation solve, and the perspective estimate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.errors import InputError
+from core.fit import focal as F
+
+
+def test_user_focal_conversions() -> None:
+    assert F.user_focal(1920, focal_mm=36, sensor_mm=36).focal_px == pytest.approx(1920)
+    assert F.user_focal(1000, fov_deg=90).focal_px == pytest.approx(500)
+    assert F.user_focal(1000, focal_mm=50).focal_px == pytest.approx(50 / 36 * 1000)  # full frame default
+    assert F.user_focal(1000) is None
+    est = F.user_focal(1000, fov_deg=60)
+    assert est.source == "user" and est.std_px == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(fov_deg=0.5), dict(fov_deg=200), dict(focal_mm=-1),
+                                    dict(sensor_mm=36), dict(fov_deg=50, focal_mm=35)])
+def test_user_focal_rejects_nonsense(kwargs: dict) -> None:
+    with pytest.raises(InputError):
+        F.user_focal(1000, **kwargs)
+
+
+def _body_points(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """A rough 3D body (1.7 m tall, 0.4 m wide, 0.3 m deep) per frame, turning."""
+    base = rng.uniform([-0.2, -0.9, -0.15], [0.2, 0.8, 0.15], size=(20, 3))
+    out = []
+    for k in range(frames):
+        a = 0.3 * k
+        rot = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+        out.append(base @ rot.T)
+    return np.stack(out)
+
+
+def test_solve_translation_recovers_the_true_placement() -> None:
+    rng = np.random.default_rng(0)
+    pts = _body_points(rng, 5)
+    t_true = np.array([[0.3, 0.1, 2.0], [-0.2, 0.0, 3.0], [0.0, 0.2, 4.5], [0.5, -0.1, 1.5], [0, 0, 6]])
+    center = np.array([640.0, 360.0])
+    uv = F.project(pts + t_true[:, None], 1000.0, center)
+    t = F.solve_translation(pts, uv, np.ones(pts.shape[:2]), 1000.0, center)
+    np.testing.assert_allclose(t, t_true, atol=1e-6)
+    # a frame without points gives NaN, never a made-up placement
+    w = np.ones(pts.shape[:2])
+    w[2] = 0
+    assert np.isnan(F.solve_translation(pts, uv, w, 1000.0, center)[2]).all()
+
+
+@pytest.mark.parametrize("true_focal", [450.0, 700.0, 1100.0])
+def test_estimate_focal_close_range(true_focal: float) -> None:
+    """People 1.2-2.5 m away: foreshortening pins the focal down (within 5 %)."""
+    rng = np.random.default_rng(1)
+    pts = _body_points(rng, 30)
+    depth = np.linspace(1.2, 2.5, 30)
+    t = np.stack([0.1 * np.sin(depth), 0.05 + 0 * depth, depth], -1)
+    size = (1280, 720)
+    uv = F.project(pts + t[:, None], true_focal, np.array(size) / 2) + rng.normal(0, 0.5, pts.shape[:2] + (2,))
+    est = F.estimate_focal([(pts, uv, np.ones(pts.shape[:2]))], size)
+    assert est.source == "estimated"
+    assert abs(est.focal_px - true_focal) / true_focal < 0.05
+    assert 0 < est.std_px < 0.2 * true_focal
+
+
+def test_estimate_focal_far_leans_on_the_prior() -> None:
+    """25 m away the projection is nearly orthographic: the prior decides, with a large std."""
+    rng = np.random.default_rng(2)
+    pts = _body_points(rng, 30)
+    t = np.tile([0.0, 0.0, 25.0], (30, 1))
+    size = (1280, 720)
+    true_focal = 3000.0
+    uv = F.project(pts + t[:, None], true_focal, np.array(size) / 2) + rng.normal(0, 1.0, pts.shape[:2] + (2,))
+    est = F.estimate_focal([(pts, uv, np.ones(pts.shape[:2]))], size)
+    prior = F.focal_from_fov(size[0], F.PRIOR_FOV_DEG)
+    assert est.source == "prior"
+    assert abs(math.log(est.focal_px / prior)) < abs(math.log(est.focal_px / true_focal))
+    assert est.std_px > 0.2 * est.focal_px
+
+
+def test_estimate_focal_without_data_is_the_prior() -> None:
+    pts = np.zeros((3, 20, 3))
+    est = F.estimate_focal([(pts, np.zeros((3, 20, 2)), np.zeros((3, 20)))], (640, 480))
+    assert est.source == "prior" and np.isfinite(est.focal_px) and est.std_px > 0
