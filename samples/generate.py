@@ -10,9 +10,11 @@ Each sample folder holds:
 
 * ``footage.mp4``: the rendered clip (mp4v, 30 fps, W x H of the scene);
 * ``ground_truth.npz``: a motion file (``video-mocap-motion/1``, docs/formats.md) with
-  the true camera and parameters, plus ``p{i}/joints_cam`` (T,55,3) true joints in the
-  OpenCV camera frame (metres; jaw and eye rows are the head joint: mannequin-x has
-  none, evaluation ignores them), ``camera_focal_mm``, ``camera_sensor_mm``,
+  the true camera and parameters and the mannequin-x ``avatar/*``, written by
+  :func:`core.motion.write_motion`, plus ``p{i}/joints_cam`` (T,55,3) true joints in the
+  OpenCV camera frame (metres; mannequin-x has no jaw/eyes: those rows are the rigid
+  head children of :class:`models.body.MannequinBody`, not rendered, ignored by
+  evaluation), ``camera_focal_mm``, ``camera_sensor_mm``,
   ``camera_world_from_cam`` (4,4: camera frame -> world, world y up, floor y = 0) and
   ``floor_plane_cam`` (4,: n, d with n.x + d = 0 in the camera frame, n pointing up);
 * ``id_mask.npz``: ``id_mask`` (T,H,W) uint8, 0 background, i+1 where figure ``p{i}``
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -41,14 +44,16 @@ import cv2
 import numpy as np
 
 from core.errors import Cancelled, InputError, MocapError, OutputError
+from core.motion import CameraParams, PersonParams, body_motion, write_motion
 from core.progress import Progress
+from models.body import BodyModel, load_body_model, mannequin_rest_joints
 from samples import pose as pz
 from samples.scenes import SCENES, Scene
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "samples"
 BLENDER_PYTHON = REPO / ".venv" / "blender" / "bin" / "python"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bump when the output of any sample changes: older folders are then regenerated."""
 FILES = ("footage.mp4", "ground_truth.npz", "id_mask.npz", "sample.json")
 BACKGROUND = (0.42, 0.47, 0.55)
@@ -171,34 +176,28 @@ def read_masks(mask_dir: Path, count: int) -> np.ndarray:
     return np.stack(out)
 
 
-def ground_truth(scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack]) -> dict[str, np.ndarray]:
-    """The motion-file arrays of a sample (see the module docstring)."""
+def ground_truth(scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack],
+                 body: BodyModel) -> dict[str, np.ndarray]:
+    """The motion-file arrays of a sample (see the module docstring), assembled by
+    :func:`core.motion.body_motion` with the mannequin-x avatar."""
     n = scene.frames
-    out: dict[str, np.ndarray] = {
-        "format": np.str_("video-mocap-motion/1"), "subject": np.str_("body"),
-        "source": np.str_("footage.mp4"), "fps": np.float64(scene.fps),
-        "image_size": np.array(scene.size, np.int64), "frame_index": np.arange(n, dtype=np.int64),
-        "camera_focal_px": np.array([camera.focal_px] * 2), "camera_center_px": camera.center_px,
-        "camera_focal_std_px": np.float64(0.0), "camera_focal_source": np.str_("user"),
-        "person_ids": np.arange(len(tracks), dtype=np.int64), "flat_hand_mean": np.bool_(False),
-        "camera_focal_mm": np.float64(camera.focal_mm), "camera_sensor_mm": np.float64(camera.sensor_mm),
-        "camera_world_from_cam": camera.world_from_cam, "floor_plane_cam": camera.floor_plane_cam(),
-    }
-    for i, tr in enumerate(tracks):
-        p = f"p{i}/"
-        out.update({
-            p + "valid": np.ones(n, bool), p + "betas": tr.betas.astype(np.float32),
-            p + "global_orient": tr.global_orient.astype(np.float32),
-            p + "body_pose": tr.body_pose.astype(np.float32),
-            p + "left_hand_pose": tr.left_hand_pose.astype(np.float32),
-            p + "right_hand_pose": tr.right_hand_pose.astype(np.float32),
-            p + "jaw_pose": np.zeros((n, 3), np.float32), p + "expression": np.zeros((n, 10), np.float32),
-            p + "transl": tr.transl.astype(np.float32), p + "confidence": np.ones(n, np.float32),
-            p + "rest_joints": tr.rest_joints.astype(np.float32),
-            p + "rest_vertices": tr.rest_vertices.astype(np.float32),
-            p + "joints_cam": tr.joints_cam.astype(np.float32),
-        })
-    return out
+    people = [PersonParams(
+        track_id=i, betas=tr.betas, global_orient=tr.global_orient, body_pose=tr.body_pose,
+        left_hand_pose=tr.left_hand_pose, right_hand_pose=tr.right_hand_pose,
+        jaw_pose=np.zeros((n, 3)), transl=tr.transl, valid=np.ones(n, bool), confidence=np.ones(n),
+        extras={"joints_cam": tr.joints_cam.astype(np.float32)}) for i, tr in enumerate(tracks)]
+    cam = CameraParams(focal_px=(camera.focal_px, camera.focal_px), center_px=tuple(camera.center_px),
+                       focal_std_px=0.0, focal_source="user")
+    extras = {"camera_focal_mm": np.float64(camera.focal_mm), "camera_sensor_mm": np.float64(camera.sensor_mm),
+              "camera_world_from_cam": camera.world_from_cam, "floor_plane_cam": camera.floor_plane_cam()}
+    return body_motion(people, body, fps=scene.fps, image_size=scene.size, frame_index=np.arange(n),
+                       camera=cam, source="footage.mp4", extras=extras)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _clean_stale(root: Path, name: str) -> None:
@@ -227,6 +226,9 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
     if is_complete(final) and not force:
         meta = json.loads((final / "sample.json").read_text())
         return {**meta, "skipped": True}
+    if not blender_python.exists():
+        raise InputError(f"Blender environment not found: {blender_python} "
+                         "(create it with `make .venv/blender/.installed`)")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -235,9 +237,9 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}-", suffix=".tmp", dir=root))
     tmp.chmod(0o755)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         mean = pz.hand_mean()
-        scene = SCENES[name](mean)
+        scene = SCENES[name](mean, mannequin_rest_joints)
         camera = pz.make_camera(scene.camera, scene.size)
         progress.stage(f"{name}: pose", total=len(scene.figures))
         tracks = []
@@ -255,14 +257,15 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
         encode(work / "frames", tmp / "footage.mp4", scene.fps, scene.size, scene.frames, progress)
         np.savez_compressed(tmp / "id_mask.npz", id_mask=read_masks(work / "mask", scene.frames),
                             person_ids=np.arange(len(tracks), dtype=np.int64))
-        np.savez(tmp / "ground_truth.npz", **ground_truth(scene, camera, tracks))
+        write_motion(tmp / "ground_truth.npz", ground_truth(scene, camera, tracks, load_body_model("mannequin-x")))
         shutil.rmtree(work)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), _cpu_seconds()
         meta = {"name": name, "description": scene.description, "version": GENERATOR_VERSION,
                 "size": list(scene.size), "fps": scene.fps, "frames": scene.frames,
                 "figures": len(tracks), "focal_mm": camera.focal_mm, "sensor_mm": camera.sensor_mm,
                 "seconds": {"pose": round(t1 - t0, 2), "render": round(t2 - t1, 2),
-                            "encode": round(t3 - t2, 2), "total": round(t3 - t0, 2)},
+                            "encode": round(t3 - t2, 2), "total": round(t3 - t0, 2),
+                            "cpu_total": round(c3 - c0, 2)},
                 "bytes": {f: (tmp / f).stat().st_size for f in FILES if (tmp / f).exists()}}
         (tmp / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
         _replace_dir(tmp, final, force)

@@ -295,36 +295,68 @@ def _finger_curl(mcp: float, pip: float, dip: float, thumb: float, side: str) ->
     return out
 
 
-def clap_interlock(n: int, hand_mean: np.ndarray, fps: float = 30.0, yaw: float = 0.0) -> Motion:
+def two_bone(shoulder: np.ndarray, target: np.ndarray, upper_len: float, fore_len: float,
+             pole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic two-bone IK: (T,3) upper-arm and forearm vectors reaching ``target``.
+
+    Args:
+        shoulder, target: (T,3) positions; the target is pulled in when out of reach.
+        upper_len, fore_len: bone lengths, metres.
+        pole: (T,3) direction the elbow points to.
+    """
+    d_vec = target - shoulder
+    d = np.clip(np.linalg.norm(d_vec, axis=-1, keepdims=True), 1e-6, 0.999 * (upper_len + fore_len))
+    u = d_vec / np.linalg.norm(d_vec, axis=-1, keepdims=True)
+    cos_a = np.clip((upper_len ** 2 + d ** 2 - fore_len ** 2) / (2.0 * upper_len * d), -1.0, 1.0)
+    v = pole - np.sum(pole * u, axis=-1, keepdims=True) * u
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    elbow = shoulder + upper_len * (cos_a * u + np.sqrt(1.0 - cos_a ** 2) * v)
+    return elbow - shoulder, shoulder + d * u - elbow
+
+
+def clap_interlock(n: int, hand_mean: np.ndarray, rest_joints: np.ndarray, fps: float = 30.0,
+                   yaw: float = 0.0) -> Motion:
     """Hands come together in front of the chest: two claps, then fingers interlock.
 
-    Phases: raise (first 20%), clap twice (to 60%), hands pressed with the fingers
-    curled over the back of the other hand (rest).
+    Phases: raise (first 20%), clap twice (to 60%), palms pressed together with the
+    fingers curled over the back of the other hand (rest). The wrists are placed by
+    two-bone IK on this figure's ``rest_joints`` (55,3) so the palms meet at the midline.
     """
+    del fps
     m = stand(n, yaw)
     u = np.arange(n) / max(n - 1, 1)
     raise_w = _smoothstep(u / 0.2)[:, None]
     clap_phase = np.clip((u - 0.2) / 0.4, 0.0, 1.0)
-    # hand separation: apart -> together twice, then together
     apart = np.where(u < 0.6, 0.5 * (1.0 + np.cos(2.0 * np.pi * 2.0 * clap_phase)), 0.0)
     apart = np.where(u < 0.2, 1.0, apart)[:, None]
     interlock = _smoothstep((u - 0.6) / 0.12)
+    j = {name: rest_joints[i + 1] - rest_joints[0] for i, name in
+         enumerate(("l_hip", "r_hip", "spine1", "l_knee", "r_knee", "spine2", "l_ankle", "r_ankle", "spine3",
+                    "l_foot", "r_foot", "neck", "l_collar", "r_collar", "head", "l_shoulder", "r_shoulder",
+                    "l_elbow", "r_elbow", "l_wrist", "r_wrist"))}
+    shoulder = np.tile(j["l_shoulder"], (n, 1))
+    upper_len = float(np.linalg.norm(j["l_elbow"] - j["l_shoulder"]))
+    fore_len = float(np.linalg.norm(j["l_wrist"] - j["l_elbow"]))
+    target = np.column_stack([0.024 + 0.15 * apart[:, 0], np.full(n, j["l_shoulder"][1] - 0.2),
+                              np.full(n, j["l_shoulder"][2] + 0.30)])
+    up_ik, fo_ik = two_bone(shoulder, target, upper_len, fore_len, np.tile([0.6, -1.0, -0.3], (n, 1)))
     rel_up, rel_fo, rel_pa = _relaxed_arms(n, side="left")
-    upper = (1 - raise_w) * rel_up + raise_w * np.array([0.30, -0.75, 0.40])
-    fore_close = np.array([-0.40, 0.30, 0.85])
-    fore_open = np.array([0.15, 0.25, 0.95])
-    fore = (1 - raise_w) * rel_fo + raise_w * ((1 - apart) * fore_close + apart * fore_open)
-    palm = (1 - raise_w) * rel_pa + raise_w * np.array([-1.0, 0.0, 0.15])
-    hand = (1 - raise_w) * rel_fo + raise_w * np.array([0.0, 0.45, 0.9])
+    w = raise_w
+    upper = (1 - w) * rel_up + w * up_ik / np.linalg.norm(up_ik, axis=-1, keepdims=True)
+    fore = (1 - w) * rel_fo + w * fo_ik / np.linalg.norm(fo_ik, axis=-1, keepdims=True)
+    palm = (1 - w) * rel_pa + w * np.array([-1.0, 0.0, 0.0])
+    hand = (1 - w) * rel_fo + w * np.array([-0.05, 0.45, 0.9])
     _set_arm(m, "left", upper, fore, palm, hand)
     _set_arm(m, "right", _mirror(upper), _mirror(fore), _mirror(palm), _mirror(hand))
     for side, key, mean in (("left", "left_hand", hand_mean[:15]), ("right", "right_hand", hand_mean[15:])):
         flat = -mean
-        curl = _finger_curl(1.25, 0.9, 0.35, 0.5, side) - mean
-        w_flat = raise_w[:, :, None]
-        hands = (1 - w_flat) * 0.0 + w_flat * flat[None]
+        curl = _finger_curl(1.3, 0.9, 0.4, 0.5, side) - mean
+        hands = w[:, :, None] * flat[None]
         hands = hands * (1 - interlock[:, None, None]) + interlock[:, None, None] * curl[None]
-        setattr(m, key, hands)
+        if key == "left_hand":
+            m.left_hand = hands
+        else:
+            m.right_hand = hands
     m.labels = ["clap" if x < 0.6 else "interlock" for x in u]
     return m
 

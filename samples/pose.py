@@ -23,12 +23,13 @@ from mannequin import Mannequin
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from models.skeleton import MANNEQUIN_TO_SMPLX, NUM_JOINTS, SMPLX_JOINT_NAMES
+from models.body import mannequin_rest_joints
+from models.skeleton import JAW, LEFT_EYE, MANNEQUIN_TO_SMPLX, NUM_JOINTS, RIGHT_EYE, SMPLX_JOINT_NAMES
 from samples.scenes import CameraSpec, Figure
 
 HEAD = SMPLX_JOINT_NAMES.index("head")
-NO_MANNEQUIN_JOINT = ("jaw", "left_eye", "right_eye")
-"""SMPL-X joints mannequin-x lacks; their rows carry the head joint."""
+FACE_JOINTS = (JAW, LEFT_EYE, RIGHT_EYE)
+"""SMPL-X joints mannequin-x lacks: rigid children of the head (models.body.FACE_JOINT_OFFSETS)."""
 
 # material slots of a figure mesh (index into its palette)
 BODY, SKIN, EYE_WHITE, PUPIL, BROW, MOUTH, NOSE = range(7)
@@ -106,7 +107,7 @@ def hand_mean() -> np.ndarray:
 
 
 def _smplx_rows(model: Mannequin) -> np.ndarray:
-    """(55,) index into mannequin joints for each SMPL-X joint (jaw/eyes -> head)."""
+    """(55,) index into mannequin joints for each SMPL-X joint (jaw/eyes -> head, see FACE_JOINTS)."""
     index = {MANNEQUIN_TO_SMPLX[n]: i for i, n in enumerate(model.joint_names) if n in MANNEQUIN_TO_SMPLX}
     head = index["head"]
     return np.array([index.get(name, head) for name in SMPLX_JOINT_NAMES])
@@ -117,13 +118,12 @@ def rest_model(betas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Returns:
         rest_joints (55,3), rest_vertices (V,3) metres in the model frame, faces (F,3) int32.
-        Jaw and eye rows of rest_joints are the head joint (mannequin-x has none).
+        Rest joints are those of :class:`models.body.MannequinBody` (jaw and eyes are rigid
+        children of the head at ``models.body.FACE_JOINT_OFFSETS``; mannequin-x has none).
     """
     flat = Mannequin("wooden", shape=np.asarray(betas, np.float32), flat_hand_mean=True)
-    pose = flat.rest_pose()
-    joints = flat.forward_skeleton(**pose)[:, :3, 3]
-    verts = flat.vertices(pose)
-    return (joints[_smplx_rows(flat)].astype(np.float64), verts.astype(np.float64),
+    verts = flat.vertices(flat.rest_pose())
+    return (mannequin_rest_joints(betas).astype(np.float64), verts.astype(np.float64),
             np.asarray(flat.faces, np.int32))
 
 
@@ -216,7 +216,7 @@ class FigureTrack:
         vertices_cam: (T,V',3) float32 body mesh followed by the face features, camera frame.
         faces: (F',3) int32 triangles of that mesh; material: (F',) int32 slots (BODY..NOSE).
         num_body_vertices: V, the body mesh's vertex count (rest_vertices rows).
-        joints_cam: (T,55,3) true SMPL-X joints, camera frame, metres (jaw/eyes = head).
+        joints_cam: (T,55,3) true SMPL-X joints, camera frame, metres (jaw/eyes: rigid head children).
         global_orient, transl: (T,3) contract placement (camera frame, about the pelvis).
         body_pose: (T,21,3); left_hand_pose, right_hand_pose: (T,15,3) relative to the mean hand.
         rest_joints: (55,3), rest_vertices: (V,3) model frame; body_faces: (F,3) int32.
@@ -296,6 +296,9 @@ def pose_figure(figure: Figure, camera: Camera, mean_hand: np.ndarray, chunk: in
             + head_tf[:, None, :3, 3])
     verts_world = np.concatenate([verts0, feat], axis=1) + translation[:, None]
     joints_world = transforms[:, rows][..., :3, 3] + translation[:, None]
+    face_offsets = rest_joints[list(FACE_JOINTS)] - rest_joints[HEAD]
+    joints_world[:, list(FACE_JOINTS)] = (np.einsum("tij,kj->tki", head_tf[:, :3, :3], face_offsets)
+                                          + joints_world[:, HEAD, None])
 
     r_cw = camera.cam_from_world[:3, :3]
     joints_cam = camera.to_cam(joints_world)

@@ -15,6 +15,8 @@ import numpy as np
 from samples import motions as mo
 
 SENSOR_MM = 36.0
+RestJoints = Callable[[np.ndarray], np.ndarray]
+"""(10,) betas -> (55,3) rest joints (model frame, metres) of the body model."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,9 @@ FPS = 30.0
 SIZE = (640, 480)
 
 
-def default(hand_mean: np.ndarray) -> Scene:
+def default(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure walks a few steps toward the camera's left, turns to it and waves (35 mm, ~3.5 m)."""
-    del hand_mean
+    del hand_mean, rest_joints
     walk_yaw = np.deg2rad(-35.0)
     m = mo.concat([mo.walk(44, FPS, yaw=walk_yaw),
                    mo.turn(12, walk_yaw, 0.0),
@@ -95,44 +97,45 @@ def default(hand_mean: np.ndarray) -> Scene:
                  [Figure(m, (0.9, -0.9), _betas(0.5, 0.3), BLUE)])
 
 
-def closeup_24mm(hand_mean: np.ndarray) -> Scene:
+def closeup_24mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure close to a wide lens: waves with the left hand, then a short crouch (24 mm, ~2.2 m)."""
-    del hand_mean
+    del hand_mean, rest_joints
     m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25), mo.crouch(26, depth=0.6, yaw=0.25)], blend=8)
     return Scene("closeup_24mm", "one figure within ~2.2 m of a 24 mm lens (strong perspective)",
                  SIZE, FPS, len(m), CameraSpec((0.0, 1.15, 2.2), (0.0, 0.9, 0.0), 24.0),
                  [Figure(m, (0.0, 0.0), _betas(-0.8, 0.6, 0.2), RED)])
 
 
-def medium_50mm(hand_mean: np.ndarray) -> Scene:
+def medium_50mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure waves, then crouches and stands up (50 mm, ~5 m)."""
-    del hand_mean
+    del hand_mean, rest_joints
     m = mo.concat([mo.stand(8), mo.wave(34, FPS, side="right"), mo.crouch(48)], blend=10)
     return Scene("medium_50mm", "one figure waves then crouches; 50 mm, ~5 m",
                  SIZE, FPS, len(m), CameraSpec((0.3, 1.3, 5.0), (0.0, 0.85, 0.0), 50.0),
                  [Figure(m, (0.0, 0.0), _betas(1.2, -0.4), GREEN)])
 
 
-def long_85mm(hand_mean: np.ndarray) -> Scene:
+def long_85mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure turns a full circle on the spot, far from a long lens (85 mm, ~9 m)."""
-    del hand_mean
+    del hand_mean, rest_joints
     m = mo.concat([mo.stand(8), mo.turn(56, 0.0, 2.0 * np.pi), mo.stand(8, yaw=2.0 * np.pi)], blend=6)
     return Scene("long_85mm", "one figure turns a full circle; 85 mm, ~9 m",
                  SIZE, FPS, len(m), CameraSpec((0.5, 1.6, 9.0), (0.0, 0.9, 0.0), 85.0),
                  [Figure(m, (0.0, 0.0), _betas(-0.3, -0.8, 0.5), BLUE)])
 
 
-def hands_clap_35mm(hand_mean: np.ndarray) -> Scene:
+def hands_clap_35mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Upper-body framing: two claps, then fingers interlocked in front of the chest (35 mm, ~1.3 m)."""
-    m = mo.clap_interlock(90, hand_mean, FPS)
-    return Scene("hands_clap_35mm", "upper body: clap twice then interlock the fingers; 35 mm, ~1.3 m",
-                 SIZE, FPS, len(m), CameraSpec((0.05, 1.35, 1.3), (0.0, 1.2, 0.0), 35.0),
-                 [Figure(m, (0.0, 0.0), _betas(0.2, 0.1), RED)])
+    betas = _betas(0.2, 0.1)
+    m = mo.clap_interlock(90, hand_mean, rest_joints(betas), FPS)
+    return Scene("hands_clap_35mm", "upper body: clap twice then interlock the fingers; 35 mm, ~1.5 m",
+                 SIZE, FPS, len(m), CameraSpec((0.05, 1.45, 1.5), (0.0, 1.25, 0.0), 35.0),
+                 [Figure(m, (0.0, 0.0), betas, RED)])
 
 
-def three_people_50mm(hand_mean: np.ndarray) -> Scene:
+def three_people_50mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Three figures of different shapes and colours walk across each other's paths (50 mm, ~8 m)."""
-    del hand_mean
+    del hand_mean, rest_joints
     n = 90
     a = mo.walk(n, FPS, yaw=np.deg2rad(90.0), phase=0.0)           # left to right (+x)
     b = mo.walk(n, FPS, yaw=np.deg2rad(-90.0), phase=0.3, period_s=1.0)
@@ -146,8 +149,9 @@ def three_people_50mm(hand_mean: np.ndarray) -> Scene:
                  SIZE, FPS, n, CameraSpec((0.0, 1.7, 8.0), (0.0, 0.8, -0.5), 50.0), figures)
 
 
-SCENES: dict[str, Callable[[np.ndarray], Scene]] = {
+SCENES: dict[str, Callable[[np.ndarray, RestJoints], Scene]] = {
     f.__name__: f for f in (default, closeup_24mm, medium_50mm, long_85mm, hands_clap_35mm,
                             three_people_50mm)
 }
-"""Sample name -> builder taking the mean hand (30,3) and returning the :class:`Scene`."""
+"""Sample name -> builder taking the mean hand (30,3) and the rest-joint function of the
+body model ((10,) betas -> (55,3)), returning the :class:`Scene`."""
