@@ -12,7 +12,7 @@ Metrics (means over matched, valid frames):
 * ``hand_mpjpe_mm`` / ``hand_pa_mpjpe_mm``: wrist + 15 finger joints per hand,
   wrist-aligned / Procrustes per hand and frame;
 * ``overlay_px``: result joints through the result camera vs true joints through the
-  true camera (what an overlay on the footage shows);
+  true camera (what an overlay on the footage shows), over joints inside the frame;
 * ``focal_error_pct``; ``root_error_mm``: pelvis position in the camera frame;
 * ``accel_error_mm``: |acceleration difference| of pelvis-aligned body joints (mm/frame^2);
   ``jitter_mm``: the result's own mean acceleration; ``lag_frames``: shift maximising the
@@ -169,8 +169,12 @@ def evaluate_motion(motion: Mapping[str, Any] | str | Path, truth: Mapping[str, 
                                                              axis=-1).mean() * 1000))
             acc["hand_pa_mpjpe_mm"].append(float(np.linalg.norm(procrustes(ph, xh) - xh, axis=-1).mean() * 1000))
         keep = np.r_[BODY, list(range(25, 55))]
-        acc["overlay_px"].append(float(np.linalg.norm(project(p[:, keep], pf, pc) - project(x[:, keep], tf, tc),
-                                                      axis=-1).mean()))
+        true_px = project(x[:, keep], tf, tc)
+        size = np.asarray(g["image_size"], float)
+        inside = (true_px >= 0).all(-1) & (true_px < size).all(-1) & (x[:, keep, 2] > 0)
+        if inside.any():  # joints the footage shows
+            acc["overlay_px"].append(float(np.linalg.norm(project(p[:, keep], pf, pc) - true_px,
+                                                          axis=-1)[inside].mean()))
         acc["root_error_mm"].append(float(np.linalg.norm(p[:, 0] - x[:, 0], axis=-1).mean() * 1000))
         runs = np.split(np.arange(len(frames)), np.nonzero(np.diff(frames) != 1)[0] + 1)
         for run in runs:
@@ -181,7 +185,10 @@ def evaluate_motion(motion: Mapping[str, Any] | str | Path, truth: Mapping[str, 
             acc["accel_error_mm"].append(float(np.linalg.norm(ap - ax, axis=-1).mean() * 1000))
             acc["jitter_mm"].append(float(np.linalg.norm(ap, axis=-1).mean() * 1000))
             acc["true_accel_mm"].append(float(np.linalg.norm(ax, axis=-1).mean() * 1000))
-            acc["lag_frames"].append(_lag(pb[run], xb[run]))
+            in_frame = [k for k in BODY if (project(x[run][:, k], tf, tc) >= 0).all()
+                         and (project(x[run][:, k], tf, tc) < np.asarray(g["image_size"], float)).all()]
+            if in_frame:
+                acc["lag_frames"].append(_lag(pb[run][:, in_frame], xb[run][:, in_frame]))
             feet_p, feet_x = p[run][:, FEET], x[run][:, FEET]
             slide_x = np.linalg.norm(np.diff(feet_x, axis=0), axis=-1) * 1000
             planted = slide_x < PLANTED_MM_PER_FRAME
