@@ -68,10 +68,63 @@ def _same_file_name(path: str, others: list[str]) -> bool:
     return os.path.normcase(os.path.abspath(path)) in {os.path.normcase(os.path.abspath(o)) for o in others}
 
 
+WORKER_MODULES = ("numpy", "cv2", "torch", "mediapipe")
+"""Packages the worker cannot start without (looked up, not imported, by :func:`check_worker_python`)."""
+_PROBE = ("import json, sys\n"
+          "try:\n    from importlib.util import find_spec\n"
+          "except ImportError:\n    find_spec = None\n"
+          "missing = [m for m in %r if find_spec is None or find_spec(m) is None]\n"
+          "print(json.dumps([list(sys.version_info[:2]), missing]))\n") % (WORKER_MODULES,)
+_CHECKED: dict[tuple[str, int, int, bool], str] = {}
+
+
+def check_worker_python(path: str, packages: bool = True, timeout: float = 30.0) -> None:
+    """Run ``path`` once and check it is Python 3.11 (with the worker packages when ``packages``).
+
+    Raises WorkerPythonError saying what was found and what to do. Results are cached per
+    file (path, size, modification time), so panels may call this on every redraw.
+    """
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size, packages)
+    if key not in _CHECKED:
+        _CHECKED[key] = _probe_worker_python(path, packages, timeout)
+    if _CHECKED[key]:
+        raise WorkerPythonError(_CHECKED[key])
+
+
+def _probe_worker_python(path: str, packages: bool, timeout: float) -> str:
+    """'' when usable, else the message for the user."""
+    import json
+    import subprocess
+
+    wanted = ".".join(map(str, setup_env.REQUIRED_PYTHON))
+    fix = "set 'Worker Python' in Preferences > Add-ons > Video Mocap, or run 'Set up worker environment'"
+    try:
+        result = subprocess.run([path, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
+                                env=setup_env.clean_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"Worker interpreter {path} did not answer within {timeout:g} s; {fix}"
+    except OSError as exc:
+        return f"Worker interpreter {path} cannot be started ({exc.strerror or exc}): is it a program? {fix}"
+    try:
+        version, missing = json.loads(result.stdout.strip().splitlines()[-1])
+        major, minor = int(version[0]), int(version[1])
+    except (ValueError, IndexError, TypeError):
+        return (f"Worker interpreter {path} is not a working Python {wanted} (it exited with code "
+                f"{result.returncode} and did not report a Python version); {fix}")
+    if (major, minor) != tuple(setup_env.REQUIRED_PYTHON):
+        return f"Worker interpreter {path} is Python {major}.{minor}; the worker needs Python {wanted}. {fix}"
+    if packages and missing:
+        return (f"Worker interpreter {path} lacks the worker packages ({', '.join(missing)}); "
+                f"run 'Set up worker environment', or install requirements/worker*.txt into it")
+    return ""
+
+
 def resolve_worker_python(context: Context | None = None) -> str:
     """The worker interpreter to start, as an absolute path.
 
-    Order: the ``worker_python`` preference when set (it must exist); else the venv
+    Order: the ``worker_python`` preference when set (it must exist and be Python 3.11 with
+    the worker packages: :func:`check_worker_python`); else the venv
     made by "Set up worker environment" when its setup finished; else, in a source
     checkout, the project's ``.venv/worker``. Never Blender's own interpreter.
     Raises WorkerPythonError with what to do.
@@ -89,6 +142,7 @@ def resolve_worker_python(context: Context | None = None) -> str:
         if _same_file_name(path, banned):
             raise WorkerPythonError(f"{path} is Blender's own Python; the worker needs its own Python 3.11 "
                                     "environment (run 'Set up worker environment')")
+        check_worker_python(path)
         return path
     venv = default_venv_dir()
     if setup_env.is_installed(venv):
