@@ -6,6 +6,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty
 
+from ..progress import progress_bar
 from ..retarget import mapping as mapping_mod
 from ..retarget.props import CLASSES as PROP_CLASSES
 from ..retarget.props import store_mapping, stored_mapping
@@ -79,14 +80,10 @@ class VIDEOMOCAP_OT_retarget(bpy.types.Operator):
                 raise RetargetError(f"{source.name} has no animation to retarget")
             start, end = (int(round(x)) for x in action.frame_range)
             settings = getattr(mapping_mod.PRESETS.get(preset), "SETTINGS", None) if preset else None
-            wm = context.window_manager
-            wm.progress_begin(0, 2 * (end - start + 1))
-            try:
+            with progress_bar(context.window_manager, 2 * (end - start + 1)) as bar:
                 result = bake_retarget(context, source, target, rows, range(start, end + 1), settings=settings,
                                        action_name=f"{action.name}_{target.name}", root_motion=self.root_motion,
-                                       feet_ik=self.feet_ik, progress=lambda d, _t: wm.progress_update(d))
-            finally:
-                wm.progress_end()
+                                       feet_ik=self.feet_ik, progress=lambda d, _t: bar.update(d))
         except (RetargetError, mapping_mod.MappingError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

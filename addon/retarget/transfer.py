@@ -31,6 +31,7 @@ from ..rig import make_continuous
 from .smplx_names import SMPLX_JOINT_NAMES, SMPLX_PARENTS, depth
 
 MAX_PASSES = 3
+PREDICTIONS = 1   # one-update predictions tried per frame before the level-by-level passes
 PASS_TOLERANCE = np.radians(0.1)   # radians: a bake pass is repeated until every bone is this close
 ProgressFn = Callable[[int, int], None]
 """progress(done, total): called while baking."""
@@ -349,8 +350,20 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
         pbs = [target.pose.bones[r[2]] for r in rows]
         quats = np.empty((len(frames), len(rows), 4))
         locs = np.empty((len(frames), 3))
+        predictor = _Predictor(target, rows, joints, levels, root)
+        predictor.learn(pose_matrices(target))
         for f in range(len(frames)):
-            for _ in range(MAX_PASSES):
+            # fast path: predict every parent from the last frame's relations, one update
+            for attempt in range(PREDICTIONS):
+                if attempt:
+                    predictor.learn(evaluated)   # relations of this frame, then predict again
+                predictor.apply(f, r_arm, root_arm, goals, r_obj, target_world, root_world, tgt_rest, r_tgt_rest)
+                view_layer.update()
+                evaluated = pose_matrices(target)
+                if predictor.reached(evaluated, r_arm[f], root_arm[f]):
+                    break
+            passes = 0 if predictor.reached(evaluated, r_arm[f], root_arm[f]) else MAX_PASSES
+            for _ in range(passes):
                 for level in levels:
                     if goals and any(joints[i] in ("left_hip", "right_hip") for i in level):
                         # re-aim the legs from where the hips really are (constraint-driven rigs)
@@ -372,6 +385,9 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
                 reached = np.stack([np.array(pb.matrix.to_3x3()) for pb in pbs])
                 if _max_angle(reached, r_arm[f]) < PASS_TOLERANCE:
                     break
+            if passes:
+                evaluated = pose_matrices(target)
+            predictor.learn(evaluated)
             for i, pb in enumerate(pbs):
                 quats[f, i] = pb.matrix_basis.to_quaternion()
             locs[f] = pbs[root].matrix_basis.translation
@@ -461,6 +477,71 @@ def plant_feet(r_tgt: np.ndarray, root_world: np.ndarray, joints: Sequence[str],
         shin_now = shin_delta @ (rest_a - rest_k)   # world rotations are absolute: the thigh fix does not carry
         fix_shin = _rotations_between(shin_now, new_ankle - new_knee)
         r_tgt[:, k] = fix_shin @ r_tgt[:, k]
+
+
+class _Predictor:
+    """One-update bake of a frame: each mapped bone's parent pose is predicted from its
+    nearest mapped ancestor's desired pose and their relation on the previous frame
+    (exact when parents follow the controls rigidly, as FK chains and most rig helper
+    bones do); :meth:`reached` checks the result, the level-by-level passes fix the rest.
+    """
+
+    def __init__(self, target: bpy.types.Object, rows: Sequence[tuple[str, str, str]], joints: Sequence[str],
+                 levels: list[list[int]], root: int) -> None:
+        bones = target.pose.bones
+        self.pbs = [bones[r[2]] for r in rows]
+        self.index = np.array([bones.find(r[2]) for r in rows])
+        self.parent = np.array([bones.find(pb.parent.name) if pb.parent else -1 for pb in self.pbs])
+        rest = rest_matrices(target)
+        self.rest_rel = np.stack([np.linalg.inv(rest[p]) @ rest[i] if p >= 0 else rest[i]
+                                  for i, p in zip(self.index, self.parent)])
+        mapped = set(joints)
+        self.ancestor = []
+        for joint in joints:
+            j = SMPLX_PARENTS[SMPLX_JOINT_NAMES.index(joint)]
+            while j >= 0 and SMPLX_JOINT_NAMES[j] not in mapped:
+                j = SMPLX_PARENTS[j]
+            self.ancestor.append(-1 if j < 0 else list(joints).index(SMPLX_JOINT_NAMES[j]))
+        self.joints, self.levels, self.root = list(joints), levels, root
+        self.relation = np.tile(np.eye(4), (len(rows), 1, 1))
+
+    def learn(self, evaluated: np.ndarray) -> None:
+        """Relations ancestor -> parent from evaluated pose matrices (B,4,4)."""
+        for i, (p, a) in enumerate(zip(self.parent, self.ancestor)):
+            if p < 0:
+                continue
+            self.relation[i] = evaluated[p] if a < 0 else np.linalg.inv(evaluated[self.index[a]]) @ evaluated[p]
+
+    def apply(self, f: int, r_arm: np.ndarray, root_arm: np.ndarray, goals: dict[str, np.ndarray],
+              r_obj: np.ndarray, target_world: np.ndarray, root_world: np.ndarray, tgt_rest: np.ndarray,
+              r_tgt_rest: np.ndarray) -> None:
+        desired = np.tile(np.eye(4), (len(self.pbs), 1, 1))
+        parent_pose = np.tile(np.eye(4), (len(self.pbs), 1, 1))
+        for level in self.levels:
+            for i in level:
+                a, p = self.ancestor[i], self.parent[i]
+                if p >= 0:
+                    parent_pose[i] = self.relation[i] if a < 0 else desired[a] @ self.relation[i]
+                head = root_arm[f] if i == self.root else (parent_pose[i] @ self.rest_rel[i])[:3, 3]
+                desired[i, :3, 3] = head
+            if goals and any(self.joints[i] in ("left_hip", "right_hip") for i in level):
+                hips = {side: (target_world @ np.append(desired[self.joints.index(f"{side}_hip"), :3, 3], 1.0))[None, :3]
+                        for side in ("left", "right") if f"{side}_hip" in self.joints}
+                r_frame = r_obj[None, None] @ r_arm[f:f + 1]
+                plant_feet(r_frame, root_world[f:f + 1], self.joints, tgt_rest, r_tgt_rest,
+                           {j: g[f:f + 1] for j, g in goals.items()}, hips)
+                r_arm[f] = r_obj.T[None] @ r_frame[0]
+            for i in level:
+                desired[i, :3, :3] = r_arm[f, i]
+                basis = np.linalg.inv(self.rest_rel[i]) @ np.linalg.inv(parent_pose[i]) @ desired[i]
+                self.pbs[i].matrix_basis = Matrix(basis.tolist())
+
+    def reached(self, evaluated: np.ndarray, r_arm_f: np.ndarray, root_pos: np.ndarray) -> bool:
+        """Whether the evaluated pose has every desired rotation and the root's position."""
+        poses = evaluated[self.index]
+        return (_max_angle(poses[:, :3, :3], r_arm_f) < PASS_TOLERANCE
+                and float(np.linalg.norm(poses[self.root, :3, 3] - root_pos)) < 1e-4 * max(1.0, float(
+                    np.abs(root_pos).max())))
 
 
 def _channels(pbs: Sequence[bpy.types.PoseBone], quats: np.ndarray, locs: np.ndarray,
