@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 _ROWS: dict[str, dict[str, Any]] = {}
 _RECORD_KEY = pytest.StashKey[dict[str, Any]]()
-_TMP = re.compile(r"/tmp/pytest-of-[^/\s]+/pytest-\d+/[^/\s]+/")
+_TMP = re.compile(r"/tmp/pytest-of-[^/\s]+/pytest-\d+/[^/\s.]+/?")
 
 
 def _short(text: object) -> str:
