@@ -13,22 +13,15 @@ This file only dispatches and turns errors into clear messages and exit codes:
 
 from __future__ import annotations
 
-import os
-
-# Quiet the C++ logging of mediapipe / TFLite (XNNPACK notices, feedback-tensor warnings):
-# progress and errors are ours to report. Must be set before those libraries load.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-from types import ModuleType  # noqa: E402
+import argparse
+import importlib
+import signal
+import sys
+import traceback
+from types import ModuleType
 
 from core.errors import Cancelled, MocapError
-from core.progress import Progress  # noqa: E402
+from core.progress import Progress
 
 COMMANDS = ("detect", "overlay", "capture", "inspect", "evaluate", "export-mesh")
 
