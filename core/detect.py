@@ -96,6 +96,8 @@ class DetectOptions:
         min_person_px: smallest person height (px) the detector tiles aim for.
         max_candidates: at most this many unexplained candidates confirmed on the first frame
             (half as many on later frames, where the search is spread out).
+        max_jobs_per_frame: detection jobs (one cue on one region, about one network run) per
+            frame on average, so big frames sweep more slowly instead of slowing every frame.
         hand_complexity: 0 lite (default: about half the time of full, measured) or 1 full hand model.
         num_threads: threads per TFLite network.
     """
@@ -110,6 +112,7 @@ class DetectOptions:
     cues: tuple[str, ...] = CUES
     min_person_px: float = 150.0
     max_candidates: int = 6
+    max_jobs_per_frame: float = 0.5
     hand_complexity: int = 0
     num_threads: int = 2
 
@@ -316,14 +319,17 @@ class PersonConfirmer:
         min_presence: the network's person score needed (0..1).
         min_landmarks: confident (>= 0.5) landmarks needed to accept a new person.
         max_tilt: largest body tilt (radians from upright) accepted for a new, unprompted person.
+        min_size_px: smallest new (unprompted) person, longer side of the landmark box in px.
     """
 
     def __init__(self, model: PoseLandmarkModel | None = None, min_presence: float = 0.5,
-                 min_landmarks: int = 10, max_tilt: float = 1.2, num_threads: int = 2) -> None:
+                 min_landmarks: int = 10, max_tilt: float = 1.2, num_threads: int = 2,
+                 min_size_px: float = 48.0) -> None:
         self.model = model or PoseLandmarkModel(num_threads=num_threads)
         self.min_presence = min_presence
         self.min_landmarks = min_landmarks
         self.max_tilt = max_tilt
+        self.min_size_px = min_size_px
         self.runs = 0
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> BodyLandmarks:
@@ -347,6 +353,9 @@ class PersonConfirmer:
             return None
         if relaxed:
             return second
+        box = second.box()
+        if max(box[2] - box[0], box[3] - box[1]) < self.min_size_px:
+            return None
         if abs(second.next_roi.rotation) > self.max_tilt or not same_person(first, second, 0.15):
             return None
         return second
@@ -385,11 +394,14 @@ class KeypointPipeline:
         self.frames: list[int] = []
         self._rows: list[dict[int, PersonFrame]] = []
         self._jobs = self.cues.jobs(width, height)
-        self._jobs_per_frame = len(self._jobs) / max(1.0, options.detect_interval_s * fps)
+        # a sweep takes detect_interval_s, or longer on big frames: at most max_jobs_per_frame
+        self._jobs_per_frame = min(len(self._jobs) / max(1.0, options.detect_interval_s * fps),
+                                   options.max_jobs_per_frame)
         self._credit = 0.0
         self._cursor = 0
         self._pending_prompts = sorted(options.prompts, key=lambda p: p.frame)
         self.detection_jobs = 0
+        self._prompted: set[int] = set()
 
     def process(self, frame: "Frame") -> dict[int, PersonFrame]:
         """Track ids -> keypoints of the people seen in this frame."""
@@ -439,6 +451,7 @@ class KeypointPipeline:
         for o in observations:
             o.appearance = appearance(image_bgr, o.body)
         matched = self.tracker.update(observations)
+        self._prompted.update(t.id for t in self.tracker.tracks if t.source == "prompt")
         for ended in self.tracker.ended:
             self.landmarks.end(ended)
         self.timings["track"] += time.perf_counter() - start
@@ -472,7 +485,13 @@ class KeypointPipeline:
     def result(self) -> Keypoints:
         """The keypoints of every track (minus ``drop_ids``), one row per processed frame."""
         t = len(self.frames)
-        ids = sorted({pid for row in self._rows for pid in row} - set(self.options.drop_ids))
+        seen: dict[int, int] = {}
+        for row in self._rows:
+            for pid in row:
+                seen[pid] = seen.get(pid, 0) + 1
+        # a track seen in fewer than 3 frames (of a longer clip) is noise, not a person
+        ids = sorted(pid for pid, n in seen.items()
+                     if (n >= min(3, t) or pid in self._prompted) and pid not in set(self.options.drop_ids))
         people = []
         for pid in ids:
             person = PersonKeypoints.empty(pid, t)
