@@ -103,13 +103,6 @@ def _rotation(m: np.ndarray) -> np.ndarray:
     return r
 
 
-def _max_angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest angle (radians) between corresponding rotations (...,3,3) (scale removed)."""
-    rel = np.swapaxes(_rotation(a), -1, -2) @ _rotation(b)
-    cos = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return float(np.arccos(np.clip(cos, -1.0, 1.0)).max())
-
-
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(3,3) smallest rotation taking direction a onto direction b."""
     q = Vector(a).rotation_difference(Vector(b))
@@ -327,12 +320,6 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
     root_arm = (inv_world[:3, :3] @ root_world.T).T + inv_world[:3, 3]
 
     # bake through Blender's evaluation, parents first
-    order = sorted(range(len(rows)), key=lambda i: depth(joints[i]))
-    levels: list[list[int]] = []
-    for i in order:
-        if not levels or depth(joints[levels[-1][0]]) != depth(joints[i]):
-            levels.append([])
-        levels[-1].append(i)
     anim = target.animation_data
     saved_action = anim.action if anim else None
     saved_slot = getattr(anim, "action_slot", None) if anim else None
@@ -350,7 +337,9 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
         pbs = [target.pose.bones[r[2]] for r in rows]
         quats = np.empty((len(frames), len(rows), 4))
         locs = np.empty((len(frames), 3))
-        predictor = _Predictor(target, rows, joints, levels, root)
+        predictor = _Predictor(target, rows, joints, root)
+        predictor.analyse(view_layer)
+        levels = predictor.levels
         predictor.learn(pose_matrices(target))
         for f in range(len(frames)):
             # fast path: predict every parent from the last frame's relations, one update
@@ -360,11 +349,16 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
                 predictor.apply(f, r_arm, root_arm, goals, r_obj, target_world, root_world, tgt_rest, r_tgt_rest)
                 view_layer.update()
                 evaluated = pose_matrices(target)
-                if predictor.reached(evaluated, r_arm[f], root_arm[f]):
+                if not predictor.missed(evaluated, r_arm[f], root_arm[f]):
                     break
-            passes = 0 if predictor.reached(evaluated, r_arm[f], root_arm[f]) else MAX_PASSES
-            for _ in range(passes):
-                for level in levels:
+            # where the prediction missed (parents blended by constraints, e.g. Rigify's
+            # neck/head follow), redo from the first level that missed, parents first
+            for _ in range(MAX_PASSES):
+                missed = predictor.missed(evaluated, r_arm[f], root_arm[f])
+                if not missed:
+                    break
+                first = min(k for k, level in enumerate(levels) if missed.intersection(level))
+                for level in levels[first:]:
                     if goals and any(joints[i] in ("left_hip", "right_hip") for i in level):
                         # re-aim the legs from where the hips really are (constraint-driven rigs)
                         hips = {side: np.array(target_world @ np.append(pbs[joints.index(f"{side}_hip")].matrix
@@ -380,12 +374,6 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
                         m.translation = Vector(root_arm[f]) if i == root else pb.matrix.translation
                         pb.matrix = m
                     view_layer.update()
-                # rigs whose parents depend on later bones through constraints (Rigify's
-                # reversed lower spine) need another pass; plain hierarchies converge at once
-                reached = np.stack([np.array(pb.matrix.to_3x3()) for pb in pbs])
-                if _max_angle(reached, r_arm[f]) < PASS_TOLERANCE:
-                    break
-            if passes:
                 evaluated = pose_matrices(target)
             predictor.learn(evaluated)
             for i, pb in enumerate(pbs):
@@ -479,15 +467,23 @@ def plant_feet(r_tgt: np.ndarray, root_world: np.ndarray, joints: Sequence[str],
         r_tgt[:, k] = fix_shin @ r_tgt[:, k]
 
 
+def _levels_by_depth(joints: Sequence[str]) -> list[list[int]]:
+    """Row indices grouped by SMPL-X depth (parents first)."""
+    levels: dict[int, list[int]] = {}
+    for i, joint in enumerate(joints):
+        levels.setdefault(depth(joint), []).append(i)
+    return [levels[d] for d in sorted(levels)]
+
+
 class _Predictor:
     """One-update bake of a frame: each mapped bone's parent pose is predicted from its
     nearest mapped ancestor's desired pose and their relation on the previous frame
     (exact when parents follow the controls rigidly, as FK chains and most rig helper
-    bones do); :meth:`reached` checks the result, the level-by-level passes fix the rest.
+    bones do); :meth:`missed` checks the result, the level-by-level passes fix the rest.
     """
 
     def __init__(self, target: bpy.types.Object, rows: Sequence[tuple[str, str, str]], joints: Sequence[str],
-                 levels: list[list[int]], root: int) -> None:
+                 root: int) -> None:
         bones = target.pose.bones
         self.pbs = [bones[r[2]] for r in rows]
         self.index = np.array([bones.find(r[2]) for r in rows])
@@ -502,8 +498,53 @@ class _Predictor:
             while j >= 0 and SMPLX_JOINT_NAMES[j] not in mapped:
                 j = SMPLX_PARENTS[j]
             self.ancestor.append(-1 if j < 0 else list(joints).index(SMPLX_JOINT_NAMES[j]))
-        self.joints, self.levels, self.root = list(joints), levels, root
+        self.joints, self.root = list(joints), root
+        self.levels = _levels_by_depth(joints)
         self.relation = np.tile(np.eye(4), (len(rows), 1, 1))
+
+    def analyse(self, view_layer: bpy.types.ViewLayer) -> None:
+        """Find what each keyed bone's parent really follows (constraints included).
+
+        Each mapped bone is turned a little in turn (one update each, from the rest
+        pose): the keyed bones whose parent moves depend on it. The driver of a bone is
+        its dependency with the most dependencies itself (the nearest one upstream);
+        levels order the bones so that all dependencies come first. For plain
+        hierarchies this is the SMPL-X ancestry; for Rigify it finds, e.g., that the
+        thighs hang from the lower spine FK control, not from the torso.
+        """
+        from mathutils import Euler
+
+        target = self.pbs[0].id_data
+        base = pose_matrices(target)
+        nudge = Euler((0.05, 0.07, 0.03)).to_matrix().to_4x4()
+        depends: list[set[int]] = [set() for _ in self.pbs]
+        previous = None
+        for j, pb in enumerate(self.pbs):
+            if previous is not None:
+                previous.matrix_basis = Matrix.Identity(4)
+            pb.matrix_basis = nudge
+            previous = pb
+            view_layer.update()
+            moved = pose_matrices(target)
+            for i, p in enumerate(self.parent):
+                if i != j and p >= 0 and np.abs(moved[p] - base[p]).max() > 1e-6:
+                    depends[i].add(j)
+        if previous is not None:
+            previous.matrix_basis = Matrix.Identity(4)
+            view_layer.update()
+        level = [-1] * len(self.pbs)
+
+        def level_of(i: int, seen: frozenset[int] = frozenset()) -> int:
+            if level[i] < 0:
+                if i in seen:
+                    raise RetargetError(f"bone '{self.pbs[i].name}' depends on itself through constraints")
+                level[i] = 1 + max((level_of(j, seen | {i}) for j in depends[i]), default=-1)
+            return level[i]
+
+        for i in range(len(self.pbs)):
+            level_of(i)
+        self.levels = [[i for i in range(len(self.pbs)) if level[i] == k] for k in range(max(level) + 1)]
+        self.ancestor = [max(d, key=lambda j: (len(depends[j]), level[j])) if d else -1 for d in depends]
 
     def learn(self, evaluated: np.ndarray) -> None:
         """Relations ancestor -> parent from evaluated pose matrices (B,4,4)."""
@@ -536,12 +577,15 @@ class _Predictor:
                 basis = np.linalg.inv(self.rest_rel[i]) @ np.linalg.inv(parent_pose[i]) @ desired[i]
                 self.pbs[i].matrix_basis = Matrix(basis.tolist())
 
-    def reached(self, evaluated: np.ndarray, r_arm_f: np.ndarray, root_pos: np.ndarray) -> bool:
-        """Whether the evaluated pose has every desired rotation and the root's position."""
+    def missed(self, evaluated: np.ndarray, r_arm_f: np.ndarray, root_pos: np.ndarray) -> set[int]:
+        """Rows whose evaluated rotation is off the desired one (and the root if misplaced)."""
         poses = evaluated[self.index]
-        return (_max_angle(poses[:, :3, :3], r_arm_f) < PASS_TOLERANCE
-                and float(np.linalg.norm(poses[self.root, :3, 3] - root_pos)) < 1e-4 * max(1.0, float(
-                    np.abs(root_pos).max())))
+        rel = np.swapaxes(_rotation(poses[:, :3, :3]), -1, -2) @ _rotation(r_arm_f)
+        angle = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0))
+        out = set(np.flatnonzero(angle >= PASS_TOLERANCE).tolist())
+        if np.linalg.norm(poses[self.root, :3, 3] - root_pos) > 1e-4 * max(1.0, float(np.abs(root_pos).max())):
+            out.add(self.root)
+        return out
 
 
 def _channels(pbs: Sequence[bpy.types.PoseBone], quats: np.ndarray, locs: np.ndarray,
