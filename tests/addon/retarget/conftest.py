@@ -244,8 +244,36 @@ def scene(empty_scene):  # noqa: ANN001 (fixture from tests/addon/conftest.py)
 
 @pytest.fixture
 def rigs():
-    """Builders: ``source``, ``mixamo``, ``rigify``, ``armature``; ``fps``."""
+    """Builders: ``source``, ``mixamo``, ``rigify``, ``vendor``, ``armature``; ``fps``."""
     from types import SimpleNamespace
 
     return SimpleNamespace(source=build_source, mixamo=build_mixamo, rigify=build_rigify,
-                           armature=build_armature, fps=FPS, smplx_rest=SMPLX_REST)
+                           armature=build_armature, vendor=build_vendor, fps=FPS, smplx_rest=SMPLX_REST)
+
+
+def build_vendor(module, name: str, scale: float = 0.9) -> bpy.types.Object:
+    """An armature with a vendor table's bone names and hierarchy (``module.HIERARCHY``):
+    mapped bones at the SMPL-X rest joints (scaled, standing on z = 0), other bones just
+    above their parent; random rolls."""
+    to_blender = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    rest = SMPLX_REST @ to_blender.T * scale
+    rest[:, 2] -= rest[:, 2].min()
+    joint_of = {}
+    for joint, candidates in module.BONES.items():
+        for candidate in candidates:
+            joint_of.setdefault(candidate, joint)
+    heads: dict[str, np.ndarray] = {}
+    parents = dict(module.HIERARCHY)
+    for bone, parent in module.HIERARCHY:
+        if bone in joint_of and joint_of[bone] in J:
+            heads[bone] = rest[J[joint_of[bone]]]
+        elif parent is None:
+            heads[bone] = np.zeros(3)
+        else:
+            heads[bone] = heads[parent] + np.array([0.0, 0.0, 0.05])
+    rng = np.random.default_rng(3)
+    rolls = {b: float(rng.uniform(-math.pi, math.pi)) for b in parents}
+    obj = build_armature(name, heads, parents, rolls)
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    return obj

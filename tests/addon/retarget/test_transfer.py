@@ -98,3 +98,19 @@ def test_failed_bake_leaves_the_target_as_it_was(scene, rigs):
     assert tuple(target.pose.bones["mixamorig:Head"].rotation_quaternion) == pytest.approx((0.9, 0.1, 0.0, 0.0))
     with pytest.raises(transfer.RetargetError, match="same armature"):
         transfer.bake_retarget(bpy.context, source, source, rows, FRAMES)
+
+
+@pytest.mark.parametrize("vendor", ["UNREAL", "VRM"])
+def test_unreal_and_vrm_rigs(scene, rigs, vendor):
+    module = mapping.PRESETS[vendor]
+    source, target = rigs.source(), rigs.vendor(module, vendor.lower())
+    assert mapping.detect_preset(_parents(target)) == vendor
+    found = mapping.build_mapping(_parents(target))
+    src_joints = mapping.source_joints(_parents(source))
+    rows = mapping.check_mapping(found, _parents(target), src_joints)
+    result = transfer.bake_retarget(bpy.context, source, target, rows, FRAMES)
+    assert result.scale == pytest.approx(0.9, abs=0.01)
+    q = measure.measure_retarget(bpy.context, source, target, src_joints, found, FRAMES, rigs.fps)
+    print(f"{vendor}:", *q.lines())
+    # same proportions (scaled): the figure follows the source almost exactly
+    assert q.effector_max < 0.01 and q.slide_target_norm <= q.slide_source_norm + 1e-3
