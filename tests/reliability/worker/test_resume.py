@@ -1,0 +1,152 @@
+"""Resume (core/checkpoint.py): chunks saved atomically under ``<output>.partial/``; a rerun after
+a real kill or cancel resumes from the last chunk and gives the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from addon.motion_file import load_motion
+from core.checkpoint import CHUNK_FRAMES_ENV, Checkpoints, checkpoint_key, detect_resumable, open_checkpoints, stitch
+from core.detect import DetectOptions
+from core.errors import OutputError
+from core.keypoints_file import Keypoints, PersonKeypoints
+from core.progress import Progress
+
+AREA = "resume"
+CHUNK = 10
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, players, h) -> Path:
+    """36 frames, the two photographs alternating every 5 frames (people move between them)."""
+    root = tmp_path_factory.mktemp("resume")
+    return h.write_video(root / "players 36.avi", [players[(k // 5) % 2] for k in range(36)])
+
+
+def test_checkpoints_files(tmp_path, tmpfs) -> None:
+    out = tmp_path / "take.npz"
+    ck = Checkpoints(out, "k1")
+    assert ck.folder == tmp_path / "take.npz.partial" and ck.saved() == []
+    ck.save_chunk(0, {"a": np.arange(3)})
+    ck.save_chunk(2, {"a": np.arange(4)})
+    assert ck.saved() == [0, 2] and ck.load_chunk(1) is None
+    np.testing.assert_array_equal(Checkpoints(out, "k1").load_chunk(2)["a"], np.arange(4))
+    (ck.folder / "chunk_00002.npz").write_bytes(b"PK\x03\x04 damaged")
+    assert ck.load_chunk(2) is None and ck.saved() == [0]  # damaged: dropped, recomputed
+    assert Checkpoints(out, "k2").saved() == []  # other input or options: old chunks discarded
+    assert not [p for p in ck.folder.iterdir() if p.name.startswith(".")]  # no temporary files
+    ck.finish()
+    assert not ck.folder.exists()
+    with pytest.raises(OutputError, match="Read-only"):
+        Checkpoints(tmpfs("64k", readonly=True) / "take.npz", "k")
+
+
+def test_key_follows_input_and_options(clip, tmp_path) -> None:
+    other = tmp_path / "copy.avi"
+    other.write_bytes(clip.read_bytes())
+    key = checkpoint_key(clip, {"stride": 1})
+    assert key == checkpoint_key(clip, {"stride": 1})
+    assert key != checkpoint_key(clip, {"stride": 2}) and key != checkpoint_key(other, {"stride": 1})
+
+
+def _person(pid: int, t: int, box: tuple[float, float, float, float]) -> PersonKeypoints:
+    p = PersonKeypoints.empty(pid, t)
+    p.valid[:] = True
+    p.box[:] = box
+    p.body_2d[:] = pid
+    return p
+
+
+def test_stitch_keeps_ids_across_the_seam() -> None:
+    a = Keypoints("v", 10.0, (640, 480), np.arange(0, 5), [_person(1, 5, (0, 0, 100, 200)),
+                                                          _person(2, 5, (300, 0, 400, 200))])
+    # the next chunk found the same two people in the other order (ids 1, 2 swapped) and a newcomer
+    b = Keypoints("v", 10.0, (640, 480), np.arange(4, 9), [_person(1, 5, (302, 0, 401, 200)),
+                                                          _person(2, 5, (1, 0, 99, 201)),
+                                                          _person(3, 5, (500, 0, 600, 200))])
+    out = stitch([a, b])
+    assert out.frame_index.tolist() == list(range(9))
+    assert out.person_ids.tolist() == [1, 2, 3]
+    left, right, new = out.people
+    assert left.box[8].tolist() == [1, 0, 99, 201] and right.box[8].tolist() == [302, 0, 401, 200]
+    assert not new.valid[:5].any() and new.valid[5:].all()
+
+
+def test_resumed_detection_equals_uninterrupted(clip, tmp_path, monkeypatch, record) -> None:
+    monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
+    options, quiet = DetectOptions(face=False), Progress("quiet")
+    whole = detect_resumable(clip, options, quiet, open_checkpoints(tmp_path / "a.npz", clip, options))
+    ck = open_checkpoints(tmp_path / "b.npz", clip, options)
+    detect_resumable(clip, options, quiet, ck)
+    for index in ck.saved()[2:]:  # as if killed during the third chunk
+        (ck.folder / f"chunk_{index:05d}.npz").unlink()
+    resumed = detect_resumable(clip, options, quiet, open_checkpoints(tmp_path / "b.npz", clip, options))
+    record(AREA, f"detection resumed from 2 of {len(ck.saved()) or 4} chunks ({CHUNK} frames each) vs "
+           "uninterrupted", f"{resumed.num_frames} frames, ids {resumed.person_ids.tolist()}: equal arrays",
+           "equal", "checkpoint folder until the output is written")
+    assert whole.num_frames == resumed.num_frames == 36
+    assert whole.person_ids.tolist() == resumed.person_ids.tolist() and len(whole.people) >= 2
+    for a, b in zip(whole.to_arrays().items(), resumed.to_arrays().items()):
+        assert a[0] == b[0]
+        np.testing.assert_array_equal(a[1], b[1], err_msg=a[0])
+
+
+def _motion_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files if k != "source"}
+
+
+def test_capture_resumes_after_a_real_kill(cli, live, clip, tmp_path, record, h, monkeypatch) -> None:
+    monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
+    args = ["--no-face", "--smoothing", "1"]
+    reference = tmp_path / "ref" / "take.npz"
+    reference.parent.mkdir()
+    full = cli(["capture", str(clip), "-o", str(reference), *args])
+    assert full.code == 0, full.message
+    out = tmp_path / "run" / "take.npz"
+    out.parent.mkdir()
+    job = live(["capture", str(clip), "-o", str(out), *args])
+    job.wait_for(lambda e: e.get("event") == "progress" and e.get("stage") == "detect" and e["current"] >= 24)
+    job.signal(signal.SIGKILL)
+    killed = job.finish()
+    partial = out.with_name(out.name + ".partial")
+    chunks = sorted(p.name for p in partial.glob("chunk_*.npz")) if partial.is_dir() else []
+    assert killed.code == -signal.SIGKILL and not out.exists() and len(chunks) >= 2, chunks
+    again = cli(["capture", str(clip), "-o", str(out), *args])
+    resumed = [e["message"] for e in again.events if e.get("event") == "info" and "resumed" in e.get("message", "")]
+    record(AREA, f"capture killed (SIGKILL) during detection after {len(chunks)} saved chunks, then run again",
+           f"{again.message}; {len(resumed)} chunk(s) reused ('{resumed[0] if resumed else ''}'); motion file "
+           "equal to an uninterrupted run", again.code,
+           "the motion file only (checkpoint folder removed)" if not partial.exists() else "checkpoint folder left")
+    again.assert_clean()
+    assert again.code == 0 and len(resumed) == len(chunks)
+    assert not partial.exists() and sorted(p.name for p in out.parent.iterdir()) == [out.name]
+    want, got = _motion_arrays(reference), _motion_arrays(out)
+    assert sorted(want) == sorted(got)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert load_motion(out).num_frames == 36
+
+
+def test_capture_resumes_after_cancel(cli, live, clip, tmp_path, record, monkeypatch) -> None:
+    monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
+    out = tmp_path / "take.npz"
+    job = live(["capture", str(clip), "-o", str(out), "--no-face"])
+    job.wait_for(lambda e: e.get("event") == "progress" and e.get("stage") == "detect" and e["current"] >= 14)
+    job.signal(signal.SIGTERM)
+    cancelled = job.finish()
+    partial = out.with_name(out.name + ".partial")
+    saved = sorted(partial.glob("chunk_*.npz"))
+    assert cancelled.code == 130 and not out.exists() and saved
+    again = cli(["capture", str(clip), "-o", str(out), "--no-face"])
+    resumed = [e for e in again.events if e.get("event") == "info" and "resumed" in e.get("message", "")]
+    record(AREA, f"capture cancelled (SIGTERM) during detection after {len(saved)} saved chunk(s), then run again",
+           f"{again.message}; {len(resumed)} chunk(s) reused", again.code,
+           "the motion file only" if not partial.exists() else "checkpoint folder left")
+    assert again.code == 0 and len(resumed) == len(saved) and not partial.exists()
+    assert os.listdir(tmp_path) == [out.name]
