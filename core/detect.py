@@ -392,7 +392,7 @@ class KeypointPipeline:
                                         hand_complexity=options.hand_complexity)
         self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0}
         self.frames: list[int] = []
-        self._rows: list[dict[int, PersonFrame]] = []
+        self._rows: list[dict[int, dict[str, np.ndarray]]] = []  # float32 rows, as in the file
         self._jobs = self.cues.jobs(width, height)
         # a sweep takes detect_interval_s, or longer on big frames: at most max_jobs_per_frame
         self._jobs_per_frame = min(len(self._jobs) / max(1.0, options.detect_interval_s * fps),
@@ -458,7 +458,7 @@ class KeypointPipeline:
 
         row = {pid: self.landmarks.run(image_rgb, pid, body) for pid, body in sorted(matched.items())}
         self.frames.append(int(frame.index))
-        self._rows.append(row)
+        self._rows.append({pid: _compact(person) for pid, person in row.items()})
         return row
 
     def _detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray, known: list[Observation],
@@ -535,23 +535,26 @@ def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 
     return out
 
 
-def _fill(person: PersonKeypoints, k: int, frame: PersonFrame) -> None:
-    """Write one frame of one person into row ``k`` of ``person``."""
+def _compact(frame: PersonFrame) -> dict[str, np.ndarray]:
+    """One person's frame as float32 arrays named like the file's keys (what is unknown is absent)."""
     body = frame.body
-    person.valid[k] = True
-    person.box[k] = frame.box
-    person.body_2d[k] = body.points_2d
-    person.body_3d[k] = body.world
-    person.body_conf[k] = np.clip(body.confidence, 0.0, 1.0)
+    out = {"box": frame.box, "body_2d": body.points_2d, "body_3d": body.world,
+           "body_conf": np.clip(body.confidence, 0.0, 1.0)}
     for side in ("left", "right"):
         hand = getattr(frame, f"{side}_hand")
         if hand is not None:
-            getattr(person, f"{side}_hand_2d")[k] = hand.points_2d
-            getattr(person, f"{side}_hand_3d")[k] = hand.world
-            getattr(person, f"{side}_hand_conf")[k] = hand.confidence
+            out.update({f"{side}_hand_2d": hand.points_2d, f"{side}_hand_3d": hand.world,
+                        f"{side}_hand_conf": hand.confidence})
     if frame.face is not None:
-        person.face_2d[k] = frame.face.points
-        person.face_conf[k] = frame.face.confidence
+        out.update({"face_2d": frame.face.points, "face_conf": np.float32(frame.face.confidence)})
+    return {key: np.asarray(value, dtype=np.float32) for key, value in out.items()}
+
+
+def _fill(person: PersonKeypoints, k: int, row: dict[str, np.ndarray]) -> None:
+    """Write one frame of one person into row ``k`` of ``person``."""
+    person.valid[k] = True
+    for key, value in row.items():
+        getattr(person, key)[k] = value
 
 
 def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Progress") -> Keypoints:

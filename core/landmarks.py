@@ -113,7 +113,7 @@ class PersonLandmarker:
         hand_complexity: 0 (lite) or 1 (full) hand landmark model.
     """
 
-    def __init__(self, hands: bool = True, face: bool = True, hand_complexity: int = 1) -> None:
+    def __init__(self, hands: bool = True, face: bool = True, hand_complexity: int = 0) -> None:
         import mediapipe as mp
 
         self._hands: dict[str, Any] = {}
@@ -234,7 +234,7 @@ class LandmarkRunner:
 
     hands: bool = True
     face: bool = True
-    hand_complexity: int = 1
+    hand_complexity: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {"hands": 0.0, "face": 0.0})
     _people: dict[int, PersonLandmarker] = field(default_factory=dict)
 
