@@ -74,3 +74,36 @@ def test_apply_operator_reports_without_traceback(ext, files, empty_scene, tmp_p
            "CANCELLED, report ERROR", "scene unchanged" if before == h.scene_counts() else "scene changed")
     assert before == h.scene_counts()
     assert "non-finite" in str(info.value) and "Traceback" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["build_camera", "write_channels"])
+def test_apply_failing_midway_leaves_the_scene_as_it_was(ext, files, empty_scene, record, h, monkeypatch,
+                                                         where: str) -> None:
+    """A fault after avatars were built (camera) or while keys are written: everything is rolled back."""
+    apply = __import__(f"{ext.__name__}.operators.apply", fromlist=["x"])
+    apply.load_and_apply(bpy.context, str(files["motion"]), name="Good")
+    scene = bpy.context.scene
+    settings = (scene.frame_start, scene.frame_end, scene.frame_current, scene.camera,
+                scene.render.resolution_x, scene.render.fps)
+    before = h.scene_counts()
+    calls = {"n": 0}
+    original = getattr(apply, where)
+
+    def broken(*args, **kwargs):
+        calls["n"] += 1
+        if where == "build_camera" or calls["n"] == 3:  # write_channels: during the second person
+            raise RuntimeError(f"simulated fault in {where}")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(apply, where, broken)
+    with pytest.raises(apply.ApplyError) as info:
+        apply.load_and_apply(bpy.context, str(files["motion"]), name="Broken")
+    after = h.scene_counts()
+    same = (scene.frame_start, scene.frame_end, scene.frame_current, scene.camera,
+            scene.render.resolution_x, scene.render.fps) == settings
+    record("add-on apply", f"apply fails midway ({where} raises after part of the take was built)",
+           str(info.value), "ApplyError (report ERROR)",
+           "scene unchanged (datablocks and scene settings)" if before == after and same else
+           f"scene changed: {before} -> {after}")
+    assert before == after and same
+    assert "Broken" not in bpy.data.collections

@@ -179,7 +179,14 @@ def leftovers(folder: Path, keep: Sequence[Path] = ()) -> list[str]:
 
 
 def describe_left(names: list[str]) -> str:
-    return "nothing" if not names else ", ".join(names)
+    """'nothing', or the names, with a checkpoint folder (``X.partial/...``, kept for resume) summarised."""
+    if not names:
+        return "nothing"
+    partial = sorted({n.split("/")[0] for n in names if n.split("/")[0].endswith(".partial")})
+    chunks = [n for n in names if "/chunk_" in n]
+    rest = [n for n in names if n.split("/")[0] not in partial]
+    text = [f"checkpoint folder {p}/ ({len(chunks)} chunk(s), kept for resume)" for p in partial]
+    return ", ".join(text + rest)
 
 
 @pytest.fixture
