@@ -28,11 +28,13 @@ API (the capture command uses these)::
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,7 +114,8 @@ class Checkpoints:
         output_path: the file the run will write (the folder is created next to it).
         key: :func:`checkpoint_key` of the run; chunks saved under another key are discarded.
 
-    Raises OutputError when the folder cannot be created (a read-only or missing output folder
+    Opening also removes stale temporary files of an earlier run of the same output that was
+    killed while writing (``stale_removed`` lists them). Raises OutputError when the folder cannot be created (a read-only or missing output folder
     is reported now, before any work, rather than after it).
     """
 
@@ -130,6 +133,7 @@ class Checkpoints:
             self.folder.mkdir(exist_ok=True)
             if old != key:
                 self._write_bytes(key_file, (key + "\n").encode("utf-8"))
+            self.stale_removed = _remove_stale_temporaries(output)
         except OSError as exc:
             raise OutputError(f"cannot write {output}: {exc.strerror or exc} (checkpoint folder "
                               f"{self.folder})") from exc
@@ -173,6 +177,25 @@ class Checkpoints:
     def finish(self) -> None:
         """Remove the checkpoint folder (call once the output is written)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+STALE_AFTER_S = 60.0
+"""A temporary file of an atomic write untouched this long belongs to a run that died."""
+
+
+def _remove_stale_temporaries(output: Path) -> list[str]:
+    """Remove ``.<stem>.*.tmp.npz`` files next to ``output`` left by a writer that was killed
+    (SIGKILL cannot be caught, so its atomic write could not clean up). Returns their names."""
+    removed = []
+    now = time.time()
+    for path in output.parent.glob(f".{glob.escape(output.stem)}.*.tmp.npz"):
+        try:
+            if now - path.stat().st_mtime > STALE_AFTER_S:
+                path.unlink()
+                removed.append(path.name)
+        except OSError:
+            continue
+    return removed
 
 
 def detect_options_dict(options: "DetectOptions") -> dict[str, Any]:

@@ -42,6 +42,11 @@ def test_checkpoints_files(tmp_path, tmpfs) -> None:
     assert not [p for p in ck.folder.iterdir() if p.name.startswith(".")]  # no temporary files
     ck.finish()
     assert not ck.folder.exists()
+    stale, fresh = tmp_path / ".take.x1.tmp.npz", tmp_path / ".take.x2.tmp.npz"  # left by killed writers
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (0, 0))
+    assert Checkpoints(out, "k3").stale_removed == [stale.name] and fresh.exists() and not stale.exists()
     with pytest.raises(OutputError, match="Read-only"):
         Checkpoints(tmpfs("64k", readonly=True) / "take.npz", "k")
 
