@@ -53,7 +53,7 @@ from samples.scenes import SCENES, Scene
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "samples"
 BLENDER_PYTHON = REPO / ".venv" / "blender" / "bin" / "python"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bump when the output of any sample changes: older folders are then regenerated."""
 FILES = ("footage.mp4", "ground_truth.npz", "id_mask.npz", "sample.json")
 BACKGROUND = (0.42, 0.47, 0.55)

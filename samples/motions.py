@@ -249,8 +249,6 @@ def crouch(n: int, depth: float = 1.0, yaw: float = 0.0) -> Motion:
         m.body_pose[:, hip, 0] = -0.03 - 1.60 * d
         m.body_pose[:, knee, 0] = 0.06 + 1.60 * d
         m.body_pose[:, ankle, 0] = -0.45 * d
-    m.body_pose[:, L_HIP, 2] = 0.04 + 0.2 * d           # knees apart
-    m.body_pose[:, R_HIP, 2] = -0.04 - 0.2 * d
     m.body_pose[:, SPINE2, 0] = 0.10 * d
     m.body_pose[:, NECK, 0] = -0.25 * d
     m.body_pose[:, HEAD, 0] = -0.25 * d                  # keep looking ahead
@@ -362,8 +360,9 @@ def clap_interlock(n: int, hand_mean: np.ndarray, rest_joints: np.ndarray, fps: 
 
 
 # -- composition -------------------------------------------------------------------
-def concat(parts: list[Motion], blend: int = 8) -> Motion:
-    """Play motions one after another, cross-fading ``blend`` frames around each cut.
+def concat(parts: list[Motion], blend: int | list[int] = 8) -> Motion:
+    """Play motions one after another, cross-fading ``blend`` frames around each cut
+    (one number for every cut, or one per cut).
 
     Rotations are blended per joint with quaternion slerp (nlerp); yaw linearly.
     The result has ``sum(len(p))`` frames.
@@ -372,10 +371,11 @@ def concat(parts: list[Motion], blend: int = 8) -> Motion:
     for key in ("yaw", "root", "body_pose", "left_hand", "right_hand", "contact"):
         setattr(out, key, np.concatenate([getattr(p, key) for p in parts], axis=0))
     out.labels = [lab for p in parts for lab in p.labels]
+    blends = [blend] * (len(parts) - 1) if isinstance(blend, int) else list(blend)
     start = 0
-    for a, b in zip(parts[:-1], parts[1:]):
+    for a, b, width in zip(parts[:-1], parts[1:], blends, strict=True):
         cut = start + len(a)
-        h = blend // 2
+        h = width // 2
         lo, hi = max(cut - h, start), min(cut + h, cut + len(b))
         for f in range(lo, hi):
             w = float(_smoothstep(np.array((f - lo + 0.5) / max(hi - lo, 1))))

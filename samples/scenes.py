@@ -91,16 +91,16 @@ def default(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     walk_yaw = np.deg2rad(-35.0)
     m = mo.concat([mo.walk(44, FPS, yaw=walk_yaw),
                    mo.turn(12, walk_yaw, 0.0),
-                   mo.wave(34, FPS, side="right")], blend=10)
+                   mo.wave(34, FPS, side="right")], blend=[10, 20])
     return Scene("default", "one figure walks a few steps, turns to the camera and waves; 35 mm, ~3.5 m",
-                 SIZE, FPS, len(m), CameraSpec((0.0, 1.4, 4.2), (0.0, 0.95, 0.0), 35.0),
+                 SIZE, FPS, len(m), CameraSpec((0.0, 1.4, 3.4), (0.3, 0.95, -0.5), 35.0),
                  [Figure(m, (0.9, -0.9), _betas(0.5, 0.3), BLUE)])
 
 
 def closeup_24mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure close to a wide lens: waves with the left hand, then a short crouch (24 mm, ~2.2 m)."""
     del hand_mean, rest_joints
-    m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25), mo.crouch(26, depth=0.6, yaw=0.25)], blend=8)
+    m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25), mo.crouch(26, depth=0.6, yaw=0.25)], blend=20)
     return Scene("closeup_24mm", "one figure within ~2.2 m of a 24 mm lens (strong perspective)",
                  SIZE, FPS, len(m), CameraSpec((0.0, 1.15, 2.2), (0.0, 0.9, 0.0), 24.0),
                  [Figure(m, (0.0, 0.0), _betas(-0.8, 0.6, 0.2), RED)])
@@ -109,7 +109,7 @@ def closeup_24mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 def medium_50mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure waves, then crouches and stands up (50 mm, ~5 m)."""
     del hand_mean, rest_joints
-    m = mo.concat([mo.stand(8), mo.wave(34, FPS, side="right"), mo.crouch(48)], blend=10)
+    m = mo.concat([mo.stand(12), mo.wave(34, FPS, side="right"), mo.crouch(48)], blend=20)
     return Scene("medium_50mm", "one figure waves then crouches; 50 mm, ~5 m",
                  SIZE, FPS, len(m), CameraSpec((0.3, 1.3, 5.0), (0.0, 0.85, 0.0), 50.0),
                  [Figure(m, (0.0, 0.0), _betas(1.2, -0.4), GREEN)])
