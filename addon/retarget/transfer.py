@@ -352,13 +352,15 @@ def bake_retarget(context: bpy.types.Context, source: bpy.types.Object, target: 
                 if not predictor.missed(evaluated, r_arm[f], root_arm[f]):
                     break
             # where the prediction missed (parents blended by constraints, e.g. Rigify's
-            # neck/head follow), redo from the first level that missed, parents first
+            # neck/head follow), redo those bones and what hangs from them, parents first
             for _ in range(MAX_PASSES):
                 missed = predictor.missed(evaluated, r_arm[f], root_arm[f])
                 if not missed:
                     break
-                first = min(k for k, level in enumerate(levels) if missed.intersection(level))
-                for level in levels[first:]:
+                redo = predictor.downstream(missed)
+                for level in ([i for i in level if i in redo] for level in levels):
+                    if not level:
+                        continue
                     if goals and any(joints[i] in ("left_hip", "right_hip") for i in level):
                         # re-aim the legs from where the hips really are (constraint-driven rigs)
                         hips = {side: np.array(target_world @ np.append(pbs[joints.index(f"{side}_hip")].matrix
@@ -500,6 +502,7 @@ class _Predictor:
             self.ancestor.append(-1 if j < 0 else list(joints).index(SMPLX_JOINT_NAMES[j]))
         self.joints, self.root = list(joints), root
         self.levels = _levels_by_depth(joints)
+        self.depends: list[set[int]] = [set() for _ in rows]
         self.relation = np.tile(np.eye(4), (len(rows), 1, 1))
 
     def analyse(self, view_layer: bpy.types.ViewLayer) -> None:
@@ -545,6 +548,15 @@ class _Predictor:
             level_of(i)
         self.levels = [[i for i in range(len(self.pbs)) if level[i] == k] for k in range(max(level) + 1)]
         self.ancestor = [max(d, key=lambda j: (len(depends[j]), level[j])) if d else -1 for d in depends]
+        self.depends = depends
+
+    def downstream(self, rows: set[int]) -> set[int]:
+        """``rows`` and every keyed bone whose parent depends on one of them."""
+        out = set(rows)
+        for i, d in enumerate(self.depends):
+            if d & rows:
+                out.add(i)
+        return out
 
     def learn(self, evaluated: np.ndarray) -> None:
         """Relations ancestor -> parent from evaluated pose matrices (B,4,4)."""
