@@ -90,9 +90,11 @@ def test_worker_interpreter_good(ext, record, h) -> None:
 
 # -- the real worker through the add-on's job class ------------------------------------------------
 
-def _job(ext, h, args: list[str], python: str | None = None, log: Path | None = None):
+def _job(ext, h, args: list[str], python: str | None = None, log: Path | None = None, slow_write_s: float = 0):
     job_module = __import__(f"{ext.__name__}.job", fromlist=["x"])
     argv = job_module.worker_command(python or str(h.WORKER), "capture", args)
+    if slow_write_s:  # the same worker with slow .npz writes (tests/reliability/slow_write.py)
+        argv = [argv[0], str(h.REPO / "tests" / "reliability" / "slow_write.py"), str(slow_write_s), *argv[3:]]
     return job_module.WorkerJob(argv, cwd=str(h.REPO), kill_grace_s=5.0, log_path=str(log) if log else None)
 
 
@@ -108,21 +110,22 @@ def _wait_stage(job, stage: str, current: int = 0, timeout: float = 240) -> None
     raise AssertionError(f"stage {stage} not reached: {job.status}")
 
 
-@pytest.mark.parametrize("stage", ["detect", "fit"])
+@pytest.mark.parametrize("stage", ["detect", "fit", "write"])
 def test_job_cancel(ext, files, tmp_path, record, h, stage: str) -> None:
     out = tmp_path / "take.npz"
     source = files["long_clip"] if stage == "detect" else files["keypoints"]
-    job = _job(ext, h, [str(source), "-o", str(out), "--no-face"])
+    job = _job(ext, h, [str(source), "-o", str(out), "--no-face"], slow_write_s=4 if stage == "write" else 0)
     job.start()
     _wait_stage(job, stage, current=3 if stage == "detect" else 0)
-    if stage == "fit":
+    if stage != "detect":
         time.sleep(1.0)
     start = time.monotonic()
     job.cancel()
     status = job.wait(timeout=60)
     took = time.monotonic() - start
     left = sorted(p.name for p in tmp_path.iterdir())
-    record("cancel", f"Cancel in the add-on (job.cancel) during {stage}",
+    record("cancel", f"Cancel in the add-on (job.cancel) during {stage}"
+           + (" (writes slowed in the test harness)" if stage == "write" else ""),
            f"status '{status.text()}' after {took:.1f} s", f"{status.state} (worker exit {job.returncode})",
            ", ".join(left) or "nothing")
     assert status.state == "cancelled" and status.text() == "Cancelled"
