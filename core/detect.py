@@ -6,8 +6,8 @@ Cues (none finds everyone; each is cheap enough to run now and then, not every f
 * ``blazepose``: the multi-person BlazePose detector on the whole frame and on tiles
   (finds people whose face shows, at close and medium range);
 * ``face``: full-range face detection (a face implies a body below it);
-* ``hog``: OpenCV's HOG pedestrian detector (upright whole people, also from behind; OpenCV 5,
-  pinned for the worker, no longer ships it, so the cue is skipped with a note there);
+* ``hog``: OpenCV's HOG pedestrian detector (upright whole people, also from behind; skipped
+  with a note on an OpenCV without it, such as 5.x);
 * ``motion``: blobs moving against a static background (MOG2 background model).
 
 A candidate becomes a person only if the landmark network, run on the region the cue
@@ -37,7 +37,7 @@ import numpy as np
 from core.errors import InputError
 from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
-from core.track import Observation, Tracker, appearance, crowded
+from core.track import Observation, Tracker, appearance, crowded, hs_table
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
 from models.detectors.roi import Roi
 
@@ -416,11 +416,15 @@ class KeypointPipeline:
                 observations.append(Observation(body, "track", track.id))
         lost = self.tracker.lost
         if lost:
-            # re-find missing people on a copy where the people already seen are painted out,
-            # so the landmark network cannot settle on them again
+            # re-find missing people on a copy where the people already seen are painted out
+            # (their skeletons, and pixels coloured like the others' clothes more than like
+            # the missing person's), so the landmark network cannot settle on them again
             masked = mask_people(image_rgb, [o.body for o in observations])
             for track in lost:  # the region is only a guess, so it is refined once
-                body = self.confirmer.confirm(masked, track.predicted_roi(), relaxed=True)
+                roi = track.predicted_roi()
+                others = [t.appearance for t in self.tracker.tracks if t.id != track.id]
+                view = mask_colours(masked, image_bgr, roi, track.appearance, others)
+                body = self.confirmer.confirm(view, roi, relaxed=True)
                 if body is not None:
                     observations.append(Observation(body, "track", track.id))
         self.timings["track"] += time.perf_counter() - start
@@ -532,6 +536,34 @@ def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 
                          (grey, grey, grey), thickness)
         if conf[0] >= 0.3:
             cv2.circle(out, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), (grey, grey, grey), -1)
+    return out
+
+
+def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
+                 others: list[np.ndarray | None], grey: int = 127) -> np.ndarray:
+    """``image_rgb`` with the pixels inside ``roi`` that look like other people's clothes (their
+    colour histograms) much more than like this person's painted grey; unchanged without histograms."""
+    others = [h for h in others if h is not None]
+    if own is None or not others:
+        return image_rgb
+    x0, y0, x1, y1 = (int(round(v)) for v in roi.box())
+    h, w = image_rgb.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image_rgb
+    hsv = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
+
+    def likelihood(hist: np.ndarray) -> np.ndarray:
+        table = hs_table(hist)
+        return cv2.calcBackProject([hsv], [0, 1], table, [0, 180, 0, 256], scale=1)
+
+    mine = likelihood(own)
+    theirs = np.max([likelihood(other) for other in others], axis=0)
+    foreign = (theirs > 0.05) & (theirs > 4.0 * mine)
+    if not foreign.any():
+        return image_rgb
+    out = image_rgb.copy()
+    out[y0:y1, x0:x1][foreign] = grey
     return out
 
 

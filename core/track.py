@@ -119,6 +119,13 @@ def appearance(image_bgr: np.ndarray, body: BodyLandmarks) -> np.ndarray | None:
     return hist.astype(np.float64)
 
 
+def hs_table(hist: np.ndarray) -> np.ndarray:
+    """(HUE_BINS, SAT_BINS) float32 probability table of the hue-saturation part of an
+    :func:`appearance` histogram, for ``cv2.calcBackProject``."""
+    hs = np.asarray(hist[:_HUE_BINS * _SAT_BINS], dtype=np.float32).reshape(_HUE_BINS, _SAT_BINS)
+    return hs / max(float(hs.sum()), 1e-9)
+
+
 def appearance_distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
     """Hellinger distance 0 (same colours) .. 1 (disjoint); 0.3 when either is unknown."""
     if a is None or b is None:

@@ -1,14 +1,18 @@
 """OpenCV's HOG + linear SVM pedestrian detector (upright, whole people).
 
-OpenCV 5 (the version pinned for the worker) dropped ``cv2.HOGDescriptor`` from its main
-modules; :func:`hog_available` says whether this OpenCV has it, and the detection code
-skips the cue (with a note) when it does not.
+OpenCV 5 dropped ``cv2.HOGDescriptor`` from its main modules (the worker pins 4.x for it);
+:func:`hog_available` says whether this OpenCV has it, and the detection code skips the cue
+(with a note) when it does not.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+
+WINDOW = (64, 128)
+"""Detection window (width, height) px of the default people detector."""
 
 
 def hog_available() -> bool:
@@ -41,6 +45,8 @@ class HogDetector:
         factor = min(1.0, self.max_width / float(w))
         small = image_bgr if factor == 1.0 else cv2.resize(image_bgr, (int(w * factor), int(h * factor)),
                                                             interpolation=cv2.INTER_AREA)
+        if small.shape[0] < WINDOW[1] + 16 or small.shape[1] < WINDOW[0] + 16:
+            return []  # smaller than the detection window (OpenCV crashes on such images)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         rects, weights = self._hog.detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.08)
         out = []

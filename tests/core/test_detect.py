@@ -161,3 +161,13 @@ def test_cli_keeps_frames_before_damage(tmp_path: Path) -> None:
     kp = load_keypoints(out)
     assert 0 < kp.num_frames < 20 and kp.frame_index.tolist() == list(range(kp.num_frames))
     assert kp.fps == pytest.approx(10.0)
+
+
+def test_hog_is_safe_on_images_smaller_than_its_window() -> None:
+    from models.detectors.hog import HogDetector, hog_available
+
+    if not hog_available():
+        pytest.skip("this OpenCV has no HOG people detector")
+    hog = HogDetector()
+    for shape in ((16, 16), (100, 60), (143, 79)):
+        assert hog.detect(np.zeros((*shape, 3), np.uint8)) == []
