@@ -98,3 +98,33 @@ def render_side_by_side(context: bpy.types.Context, source: bpy.types.Object, ta
          scene.render.filepath, frame_current, scene.render.image_settings.file_format) = saved
         scene.frame_set(frame_current)
     return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m addon.retarget.preview SCENE.blend SOURCE TARGET FRAME OUT.png`` (bpy module
+    or Blender's Python): render a saved scene's source and retargeted armatures side by side."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m addon.retarget.preview", description=main.__doc__)
+    parser.add_argument("blend", help=".blend file holding both armatures")
+    parser.add_argument("source", help="the captured SMPL-X armature object")
+    parser.add_argument("target", help="the retargeted armature object")
+    parser.add_argument("frame", type=int)
+    parser.add_argument("output", help="PNG to write")
+    parser.add_argument("--size", type=int, nargs=2, default=(640, 360), metavar=("W", "H"))
+    args = parser.parse_args(argv)
+    if not os.path.isfile(args.blend):
+        parser.error(f"{args.blend} does not exist")
+    bpy.ops.wm.open_mainfile(filepath=args.blend)
+    objects = bpy.data.objects
+    for name in (args.source, args.target):
+        if name not in objects or objects[name].type != "ARMATURE":
+            parser.error(f"{name} is not an armature in {args.blend}")
+    render_side_by_side(bpy.context, objects[args.source], objects[args.target], args.frame, args.output,
+                        resolution=tuple(args.size))
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
