@@ -44,10 +44,12 @@ def smplx_parameters(context: bpy.types.Context, armature: bpy.types.Object, fra
 
     Returns root_orient (T,3), trans (T,3), local (T,55,3) axis-angle (model frame).
     """
-    index = [armature.pose.bones.find(n) for n in SMPLX_JOINT_NAMES]
-    missing = [n for n, i in zip(SMPLX_JOINT_NAMES, index) if i < 0]
+    missing = [n for n in SMPLX_JOINT_NAMES if n not in armature.data.bones]
     if missing:
         raise AmassError(f"{armature.name} is not an SMPL-X avatar (no bones {', '.join(missing[:5])} ...)")
+    if armature.pose is None:
+        context.view_layer.update()
+    index = [armature.pose.bones.find(n) for n in SMPLX_JOINT_NAMES]
     rest = rest_matrices(armature)[index]
     parents = [(-1 if b.parent is None else SMPLX_JOINT_NAMES.index(b.parent.name))
                for b in (armature.data.bones[n] for n in SMPLX_JOINT_NAMES)]
