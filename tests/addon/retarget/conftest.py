@@ -56,7 +56,7 @@ def _between(a: np.ndarray, b: np.ndarray) -> Matrix:
     return Vector(a).rotation_difference(Vector(b)).to_matrix()
 
 
-def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def squat_motion(frames: int = 48, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(global_orient (T,3), transl (T,3), local rotations (T,55,3)): a squat with planted
     feet (first half), then the left and the right foot lifted in turn (second half).
 
@@ -74,6 +74,7 @@ def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         delta = np.array([0.0, -drop, -back])
         # camera frame: model (x, y, z) -> (x, -y, -z) under the 180 deg global orient
         transl[f] = np.array([0.0, 0.0, 3.0]) + delta * np.array([1.0, -1.0, -1.0])
+        transl[f, 0] += drift * f / FPS      # a sliding capture: the whole body drifts sideways (m/s)
         for side in ("left", "right"):
             h, k, a = J[f"{side}_hip"], J[f"{side}_knee"], J[f"{side}_ankle"]
             hip, knee, ankle = rest[h] + delta, rest[k], rest[a]
@@ -115,14 +116,14 @@ def squat_motion(frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return go, transl, local
 
 
-def build_source(frames: int = 48, name: str = "capture") -> bpy.types.Object:
+def build_source(frames: int = 48, name: str = "capture", drift: float = 0.0) -> bpy.types.Object:
     """The SMPL-X avatar with the squat keyed on frames 1..frames (scene fps 24)."""
     scene = bpy.context.scene
     scene.render.fps = int(FPS)
     scene.frame_start, scene.frame_end = 1, frames
     avatar = rig.build_avatar(name, scene.collection, joint_names=SMPLX_JOINT_NAMES,
                               parents=np.array(SMPLX_PARENTS), rest_joints=SMPLX_REST)
-    go, transl, local = squat_motion(frames)
+    go, transl, local = squat_motion(frames, drift)
     location, quats = rig.pose_keys(avatar, go, transl, local)
     keys.write_channels(avatar.armature, np.arange(1, frames + 1, dtype=np.float64),
                         rig.pose_channels(avatar, location, quats), action_name=f"{name}_take")

@@ -114,3 +114,17 @@ def test_unreal_and_vrm_rigs(scene, rigs, vendor):
     print(f"{vendor}:", *q.lines())
     # same proportions (scaled): the figure follows the source almost exactly
     assert q.effector_max < 0.01 and q.slide_target_norm <= q.slide_source_norm + 1e-3
+
+
+def test_a_sliding_capture_slides_no_more_after_retargeting(scene, rigs):
+    """Captured feet that slide (0.1 m/s drift) slide the same in leg lengths per second."""
+    source = rigs.source(drift=0.1)
+    target = rigs.mixamo()
+    found = mapping.build_mapping(_parents(target))
+    src_joints = mapping.source_joints(_parents(source))
+    rows = mapping.check_mapping(found, _parents(target), src_joints)
+    transfer.bake_retarget(bpy.context, source, target, rows, FRAMES)
+    q = measure.measure_retarget(bpy.context, source, target, src_joints, found, FRAMES, rigs.fps)
+    print("mixamo, sliding capture:", *q.lines())
+    assert q.slide_source > 0.05
+    assert q.slide_target_norm <= 1.02 * q.slide_source_norm
