@@ -17,7 +17,7 @@ import torch
 
 from core.errors import InputError
 from core.fit.body import ClipFit, FitOptions, fit_clip
-from core.fit.focal import FocalEstimate, user_focal
+from core.fit.focal import user_focal
 from core.fit.observations import observations_from_keypoints
 from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
@@ -144,5 +144,5 @@ def write_result(result: CaptureResult, output: str | Path, progress: Progress) 
     return Path(output)
 
 
-__all__ = ["CaptureResult", "UserCamera", "FocalEstimate", "capture", "fit_keypoints", "is_keypoints_file",
+__all__ = ["CaptureResult", "UserCamera", "capture", "fit_keypoints", "is_keypoints_file",
            "motion_arrays", "resolve_device", "write_result"]

@@ -41,7 +41,6 @@ from core.fit.observations import PersonObservations
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import kinematics as kin
 from models.body import BodyModel
-from models.skeleton import LEFT_WRIST, RIGHT_WRIST, joint_index
 
 ProgressFn = Callable[[int, str], None]
 
@@ -117,6 +116,7 @@ W_SMOOTH = 0.01               # joint acceleration (camera frame), per unit smoo
 W_SMOOTH_POSE = 0.0           # axis-angle acceleration
 W_CONTACT = 20.0
 SMOOTH_SIGMA_FRAMES = 2.0     # zero-phase Gaussian sigma at smoothing 1 (frames at 30 fps)
+TRANSL_SIGMA_FACTOR = 1.0     # translation (depth is the noisiest) is smoothed this much more
 W_PENETRATION = 200.0
 
 
@@ -448,13 +448,13 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
     go, body = rot[:, 0], rot[:, 1:]
     lh = smooth_positions(hands[0], sigma)
     rh = smooth_positions(hands[1], sigma)
-    transl = smooth_positions(transl, sigma)
+    transl = smooth_positions(transl, TRANSL_SIGMA_FACTOR * sigma)
     model = person.model
     with torch.no_grad():
         def t(a: np.ndarray) -> Tensor:
             return torch.as_tensor(np.asarray(a, np.float32), device=model.device)
         T = person.T
-        out = model(t(np.broadcast_to(betas, (T, 10))), t(go), t(body), t(lh), t(rh),
+        out = model(t(np.tile(betas, (T, 1))), t(go), t(body), t(lh), t(rh),
                     person.jaw.to(model.device), t(transl))
         joints = out.joints.cpu().numpy()
     conf = (person.obs.body_conf * person.body_markers.weights).sum(1) / person.body_markers.weights.sum()
@@ -471,4 +471,4 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
         joints=joints.astype(np.float32), flips_repaired=flips)
 
 
-__all__ = ["ClipFit", "FitOptions", "PersonFit", "fit_clip", "LEFT_WRIST", "RIGHT_WRIST", "joint_index"]
+__all__ = ["ClipFit", "FitOptions", "PersonFit", "fit_clip"]

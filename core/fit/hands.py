@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -52,11 +54,7 @@ def repair_hand_flips(obs: PersonObservations, min_conf: float = 0.3) -> tuple[P
                 return sum(float(np.linalg.norm(hw[src] - anchor[dst]))
                            for dst, src in enumerate(order) if present[src, t])
             keep, swap = cost((0, 1)), cost((1, 0))
-            if present[:, t].all():
-                do_swap = swap < 0.5 * keep
-            else:  # a single hand: move it if it sits clearly at the other wrist
-                do_swap = swap < 0.5 * keep
-            if do_swap:
+            if swap < 0.5 * keep:  # (a single hand moves when it sits clearly at the other wrist)
                 for arr in (h2, h3, hc):
                     arr[:, t] = arr[::-1, t].copy()
                 present[:, t] = present[::-1, t]
@@ -66,7 +64,6 @@ def repair_hand_flips(obs: PersonObservations, min_conf: float = 0.3) -> tuple[P
                 last[side] = h2[side, t, 0]
             elif wconf[t, side] >= min_conf:
                 last[side] = wrists[t, side]
-    from dataclasses import replace
     return replace(obs, hand_2d=h2, hand_3d=h3, hand_conf=hc), changed
 
 
