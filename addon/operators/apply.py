@@ -43,6 +43,7 @@ class PersonTake:
         global_orient, transl: (T,3) camera frame (axis-angle; metres).
         local_rotations: (T,J,3) axis-angle per joint (row 0 unused); fingers include the mean hand.
         valid: (T,) bool; confidence: (T,) 0..1.
+        betas: (10,) shape, or None (hands-only files).
     """
 
     label: str
@@ -55,6 +56,7 @@ class PersonTake:
     local_rotations: np.ndarray
     valid: np.ndarray
     confidence: np.ndarray
+    betas: np.ndarray | None = None
 
 
 def people_from_motion(motion: MotionFile) -> list[PersonTake]:
@@ -74,7 +76,8 @@ def people_from_motion(motion: MotionFile) -> list[PersonTake]:
                                  np.asarray(person.global_orient, dtype=np.float64),
                                  np.asarray(person.transl, dtype=np.float64), local,
                                  np.asarray(person.valid, dtype=bool),
-                                 np.asarray(person.confidence, dtype=np.float64)))
+                                 np.asarray(person.confidence, dtype=np.float64),
+                                 None if person.betas is None else np.asarray(person.betas, np.float64)))
     return people
 
 
@@ -207,6 +210,8 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
             write_channels(arm, frames, pose_channels(avatar, location, quats), action=action)
             arm["confidence"] = 0.0
             arm["valid"] = 0
+            if person.betas is not None:  # shape, read back by the AMASS export
+                arm["betas"] = [float(b) for b in person.betas]
             write_channels(arm, frames, [Channel('["confidence"]', 0, person.confidence, "Capture"),
                                          Channel('["valid"]', 0, person.valid.astype(np.float64), "Capture")],
                            action=action, interpolation="CONSTANT")

@@ -38,7 +38,7 @@ class VIDEOMOCAP_PT_retarget(Panel):
     bl_label = "Retarget"
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
-    bl_category = "Video Mocap"
+    bl_category = "Mocap"  # the add-on's one sidebar tab
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:

@@ -44,6 +44,10 @@ def test_keys_equal_the_motion_file_at_every_frame(motion_tools, empty_scene, su
         np.testing.assert_allclose(conf, arrays[f"p{i}/confidence"], atol=1e-7)
         _, valid = keys.read_fcurve(keys.find_fcurve(avatar.armature, '["valid"]', 0))
         np.testing.assert_array_equal(valid.astype(bool), arrays[f"p{i}/valid"])
+        if subject == "body":  # shape travels with the rig (read back by the AMASS export)
+            np.testing.assert_allclose(list(avatar.armature["betas"]), arrays[f"p{i}/betas"], atol=1e-6)
+        else:
+            assert "betas" not in avatar.armature
     assert len({a.armature.animation_data.action for a in take.avatars}) == 2  # one action per person
     scene = empty_scene
     assert (scene.frame_start, scene.frame_end) == (1, 23)
