@@ -136,14 +136,23 @@ def blender_takes(takes: int, folder: Path) -> int:
         rows.append({"after": f"take {take}", "rss_mib": _rss_mib(), **counts(), "capture_s": round(captured, 1),
                      "apply_s": round(applied, 2), "avatars": len(result.avatars)})
         print(json.dumps(rows[-1]), flush=True)
-    for collection in list(bpy.data.collections):
-        for obj in list(collection.objects):
-            bpy.data.objects.remove(obj)
-        bpy.data.collections.remove(collection)
-    for _ in range(3):
-        bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
-    rows.append({"after": "takes deleted + orphans purged", "rss_mib": _rss_mib(), **counts()})
-    print(json.dumps(rows[-1]), flush=True)
+    def delete_takes(label: str) -> None:
+        for collection in list(bpy.data.collections):
+            for obj in list(collection.objects):
+                bpy.data.objects.remove(obj)
+            bpy.data.collections.remove(collection)
+        for _ in range(3):
+            bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+        rows.append({"after": label, "rss_mib": _rss_mib(), **counts()})
+        print(json.dumps(rows[-1]), flush=True)
+
+    delete_takes("takes deleted + orphans purged")
+    # second round, apply only (same files): memory freed by the purge should be reused, not grow
+    for take in range(1, takes + 1):
+        load_and_apply(bpy.context, str(folder / f"take{take}.npz"), name=f"Again{take}")
+        rows.append({"after": f"re-apply take {take}", "rss_mib": _rss_mib(), **counts()})
+        print(json.dumps(rows[-1]), flush=True)
+    delete_takes("deleted + purged again")
     print(f"\n{'after':>32} {'RSS MiB':>8} " + " ".join(f"{k:>11}" for k in kinds))
     for row in rows:
         print(f"{row['after']:>32} {row['rss_mib']:>8} " + " ".join(f"{row[k]:>11}" for k in kinds))
