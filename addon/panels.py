@@ -7,6 +7,7 @@ import bpy
 from bpy.types import Context, Panel, UIList
 
 from .operators import capture
+from .properties import box_problem, box_prompt
 
 CATEGORY = "Mocap"
 
@@ -18,7 +19,7 @@ class VIDEOMOCAP_UL_boxes(UIList):
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):  # noqa: D102
         row = layout.row(align=True)
-        row.label(text=item.as_prompt(), icon="ERROR" if item.problem() else "USER")
+        row.label(text=box_prompt(item), icon="ERROR" if box_problem(item) else "USER")
 
 
 class _MocapPanel:
@@ -109,8 +110,8 @@ class VIDEOMOCAP_PT_boxes(_MocapPanel, Panel):
             row.prop(item, "x1")
             row.prop(item, "y1")
             col.prop(item, "frame")
-            if item.problem():
-                layout.label(text=item.problem(), icon="ERROR")
+            if box_problem(item):
+                layout.label(text=box_problem(item), icon="ERROR")
 
 
 class VIDEOMOCAP_PT_apply(_MocapPanel, Panel):

@@ -1,4 +1,4 @@
-"""Scene settings of a capture (``bpy.types.Scene.video_mocap``), saved in the .blend.
+"""Scene settings of a capture (``bpy.types.Scene.video_mocap``) and the armature bone map, saved in the .blend.
 
 Paths that belong to the machine (worker interpreter, model folders) are preferences
 (``preferences.py``); everything that describes *this* shot lives here.
@@ -12,6 +12,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 from bpy.types import PropertyGroup
+
+from .retarget.props import register_bone_map, unregister_bone_map
 
 # Blender 5.0 warns about "//" paths unless a property declares it supports them (4.2 lacks the option)
 PATH_OPTIONS: set[str] = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (5, 0, 0) else set()
@@ -29,15 +31,19 @@ class VIDEOMOCAP_PG_person_box(PropertyGroup):
     frame: IntProperty(name="Frame", min=0,  # type: ignore[valid-type]
                        description="Source frame number (0 = first frame of the footage)")
 
-    def as_prompt(self) -> str:
-        """``X0,Y0,X1,Y1@FRAME`` as the worker's ``--person`` option takes it."""
-        return f"{self.x0:g},{self.y0:g},{self.x1:g},{self.y1:g}@{self.frame}"
 
-    def problem(self) -> str:
-        """Why this box cannot be used, or "" when it can."""
-        if self.x1 <= self.x0 or self.y1 <= self.y0:
-            return f"box {self.as_prompt()} is empty: X1 must exceed X0 and Y1 exceed Y0"
-        return ""
+# Helpers are module functions, not PropertyGroup methods: bpy 4.2 crashes at exit after an
+# extension whose PropertyGroup has Python methods is uninstalled.
+def box_prompt(box: VIDEOMOCAP_PG_person_box) -> str:
+    """``X0,Y0,X1,Y1@FRAME`` (pixels, source frame) as the worker's ``--person`` option takes it."""
+    return f"{box.x0:g},{box.y0:g},{box.x1:g},{box.y1:g}@{box.frame}"
+
+
+def box_problem(box: VIDEOMOCAP_PG_person_box) -> str:
+    """Why this box cannot be used, or "" when it can."""
+    if box.x1 <= box.x0 or box.y1 <= box.y0:
+        return f"box {box_prompt(box)} is empty: X1 must exceed X0 and Y1 exceed Y0"
+    return ""
 
 
 def parse_box(text: str) -> tuple[float, float, float, float, int]:
@@ -94,12 +100,13 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
     last_take: StringProperty(name="Last Take", default="", subtype="FILE_PATH", options=PATH_OPTIONS,  # type: ignore[valid-type]
                               description="Motion file of the last capture")
 
-    def footage_file(self) -> str:
-        """Absolute path of the chosen footage ("" when none is chosen)."""
-        if self.footage_source == "CLIP":
-            clip = self.footage_clip
-            return bpy.path.abspath(clip.filepath, library=clip.library) if clip is not None else ""
-        return bpy.path.abspath(self.footage_path) if self.footage_path else ""
+
+def footage_file(settings: VIDEOMOCAP_PG_settings) -> str:
+    """Absolute path of the footage chosen in ``settings`` ("" when none is chosen)."""
+    if settings.footage_source == "CLIP":
+        clip = settings.footage_clip
+        return bpy.path.abspath(clip.filepath, library=clip.library) if clip is not None else ""
+    return bpy.path.abspath(settings.footage_path) if settings.footage_path else ""
 
 
 CLASSES = (VIDEOMOCAP_PG_person_box, VIDEOMOCAP_PG_settings)
@@ -109,9 +116,11 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.video_mocap = PointerProperty(type=VIDEOMOCAP_PG_settings)
+    register_bone_map()
 
 
 def unregister() -> None:
+    unregister_bone_map()
     del bpy.types.Scene.video_mocap
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

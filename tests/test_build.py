@@ -210,9 +210,3 @@ def _child(zip_path: str, repo_dir: str, expected: dict[str, str]) -> dict:
 
 if __name__ == "__main__":
     print("RESULT " + json.dumps(_child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))), flush=True)
-    import bpy
-    if bpy.app.version < (4, 3, 0):
-        # bpy 4.2.23 (module build) segfaults at interpreter exit after an extension whose
-        # PropertyGroup has a Python method was uninstalled (reproduced with a one-class
-        # extension); everything checked above is already reported, so skip the teardown.
-        os._exit(0)

@@ -25,6 +25,7 @@ from ..camera import Intrinsics, apply_render_settings, build_camera, load_clip
 from ..keys import Channel, write_channels
 from ..motion_file import MotionFile, MotionFileError, load_motion
 from ..progress import progress_bar
+from ..properties import footage_file
 from ..rig import Avatar, build_avatar, pose_channels, pose_keys
 
 
@@ -222,11 +223,11 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
                           center_px=(float(cam.center_px[0]), float(cam.center_px[1])),
                           image_size=(int(cam.image_size[0]), int(cam.image_size[1])),
                           fps=footage_fps(motion))
-        footage_file = footage or _find_footage(motion, motion_path)
+        footage_path = footage or _find_footage(motion, motion_path)
         clip = None
-        if footage_file:
+        if footage_path:
             known = set(bpy.data.movieclips)
-            clip = load_clip(footage_file)
+            clip = load_clip(footage_path)
             if clip not in known:
                 tx.add(bpy.data.movieclips, clip)
         camera = build_camera(f"{name} Camera", collection, intr, sensor_width_mm=sensor_width_mm, clip=clip)
@@ -291,7 +292,7 @@ class VIDEOMOCAP_OT_apply(Operator):
             return {"CANCELLED"}
         try:
             result = load_and_apply(context, path, footage=footage,
-                                    fallback_footage=context.scene.video_mocap.footage_file())
+                                    fallback_footage=footage_file(context.scene.video_mocap))
         except ApplyError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -20,6 +20,7 @@ from bpy.types import Context, Event, Operator
 from .. import extension_root
 from ..job import JobStatus, WorkerJob, worker_command
 from ..preferences import ADDON_ID, WorkerPythonError, resolve_worker_python
+from ..properties import box_problem, box_prompt, footage_file
 from .apply import ApplyError, load_and_apply
 
 TIMER_INTERVAL_S = 0.1
@@ -50,10 +51,10 @@ def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: s
     elif settings.focal_mode == "FOV":
         args += ["--fov-deg", f"{settings.fov_deg:g}"]
     for box in settings.boxes:
-        problem = box.problem()
+        problem = box_problem(box)
         if problem:
             raise ValueError(problem)
-        args += ["--person", box.as_prompt()]
+        args += ["--person", box_prompt(box)]
     return args
 
 
@@ -78,7 +79,7 @@ def new_take_path(footage: str) -> str:
 def new_capture_job(context: Context) -> WorkerJob:
     """The worker job for the scene's settings; raises ValueError/WorkerPythonError with a message."""
     settings = context.scene.video_mocap
-    footage = settings.footage_file()
+    footage = footage_file(settings)
     if not footage:
         raise ValueError("Choose the footage to capture (a file, or a Movie Clip)")
     if not os.path.exists(footage):
@@ -134,7 +135,7 @@ class VIDEOMOCAP_OT_capture(Operator):
             return {"CANCELLED"}
         context.scene.video_mocap.last_take = status.output
         try:
-            footage = context.scene.video_mocap.footage_file() or None
+            footage = footage_file(context.scene.video_mocap) or None
             result = load_and_apply(context, status.output, footage=footage)
         except ApplyError as exc:
             status.state, status.error = "failed", str(exc)

@@ -14,15 +14,20 @@ class VIDEOMOCAP_PG_bone_pair(PropertyGroup):
     joint: StringProperty(name="SMPL-X joint")  # type: ignore[valid-type]
     bone: StringProperty(name="Target bone")  # type: ignore[valid-type]
 
-    @classmethod
-    def register(cls) -> None:
-        bpy.types.Armature.video_mocap_bone_map = CollectionProperty(type=cls, name="Bone map")
-        bpy.types.Armature.video_mocap_bone_map_index = IntProperty(name="Active row")
 
-    @classmethod
-    def unregister(cls) -> None:
-        del bpy.types.Armature.video_mocap_bone_map_index
-        del bpy.types.Armature.video_mocap_bone_map
+# Module functions, not classmethods: bpy 4.2 crashes at exit after an extension whose
+# PropertyGroup has Python methods is uninstalled. addon/properties.py calls these.
+def register_bone_map() -> None:
+    """Register the row type and attach the bone map to ``bpy.types.Armature``."""
+    bpy.utils.register_class(VIDEOMOCAP_PG_bone_pair)
+    bpy.types.Armature.video_mocap_bone_map = CollectionProperty(type=VIDEOMOCAP_PG_bone_pair, name="Bone map")
+    bpy.types.Armature.video_mocap_bone_map_index = IntProperty(name="Active row")
+
+
+def unregister_bone_map() -> None:
+    del bpy.types.Armature.video_mocap_bone_map_index
+    del bpy.types.Armature.video_mocap_bone_map
+    bpy.utils.unregister_class(VIDEOMOCAP_PG_bone_pair)
 
 
 class VIDEOMOCAP_UL_bone_map(UIList):
@@ -79,4 +84,5 @@ def store_mapping(armature: bpy.types.Armature, mapping: dict[str, str]) -> None
         row.bone = mapping.get(joint, "")
 
 
-CLASSES = (VIDEOMOCAP_PG_bone_pair, VIDEOMOCAP_UL_bone_map, VIDEOMOCAP_PT_retarget)
+CLASSES = (VIDEOMOCAP_UL_bone_map, VIDEOMOCAP_PT_retarget)
+"""UI classes (the operators module registers them); the row type is registered by register_bone_map."""

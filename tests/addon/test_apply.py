@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from addon import keys, rig
+from addon.properties import box_prompt
 from addon.motion_file import validate_motion
 from addon.operators.apply import ApplyError, apply_motion
 
@@ -131,7 +132,7 @@ def test_save_and_reload_keep_settings_and_results(ext, motion_tools, empty_scen
     s = bpy.context.scene.video_mocap
     assert (s.footage_path, s.max_people, s.use_hands, s.focal_mode, s.focal_mm) == ("//clip.mp4", 3, False, "LENS", 24.0)
     assert s.smoothing == pytest.approx(0.25)
-    assert [b.as_prompt() for b in s.boxes] == ["10,20,110,220@5"]
+    assert [box_prompt(b) for b in s.boxes] == ["10,20,110,220@5"]
     arm = bpy.data.objects["take P1"]
     got = {c.data_path + str(c.array_index): keys.read_fcurve(c) for c in keys.owner_fcurves(arm)}
     assert got.keys() == want.keys() and len(got) == 55 * 4 + 3 + 2
