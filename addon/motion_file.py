@@ -195,6 +195,10 @@ def load_motion(path: str | PathLike[str]) -> MotionFile:
     """Read and validate a motion file. Raises :class:`MotionFileError` with a clear message."""
     name = str(path)
     try:
+        with open(name, "rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+        if not head.startswith((ZIP_MAGIC, NPY_MAGIC)):
+            raise MotionFileError(_not_an_archive(name, head))
         loaded = np.load(name, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
             raise MotionFileError(f"{name}: a single array, not an .npz motion file")
@@ -212,12 +216,25 @@ def load_motion(path: str | PathLike[str]) -> MotionFile:
         raise MotionFileError(f"{name}: damaged or truncated (not a complete .npz archive): {exc}") from exc
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise MotionFileError(f"{name}: holds pickled Python objects; motion files hold plain arrays "
-                                  "only (refused for safety)") from exc
+            raise MotionFileError(f"{name}: an .npz holding pickled Python objects; motion files hold "
+                                  "plain arrays only (refused for safety)") from exc
         raise MotionFileError(f"{name}: not a readable .npz motion file ({exc})") from exc
     except OSError as exc:
         raise MotionFileError(f"{name}: cannot be read ({exc})") from exc
     return validate_motion(data, path=name)
+
+
+ZIP_MAGIC = b"PK"  # .npz files are zip archives
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _not_an_archive(name: str, head: bytes) -> str:
+    """Message for a file that is neither an .npz archive nor an .npy array (judged by its first bytes)."""
+    if not head:
+        return f"{name}: empty file, not a motion file"
+    if head[:1] == b"\x80":  # the PROTO opcode that starts a pickle (protocol 2 and later)
+        return f"{name}: a pickled Python object, not a motion file (refused, never unpickled)"
+    return f"{name}: not a motion file (not a valid .npz archive)"
 
 
 def validate_motion(data: Mapping[str, np.ndarray], path: str = "<motion>") -> MotionFile:

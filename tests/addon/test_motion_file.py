@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import sys
 import zipfile
 from pathlib import Path
@@ -193,8 +194,24 @@ def test_damaged_files(tmp_path: Path) -> None:
             zout.writestr(item, zin.read(item.filename))
         np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
         zout.write(tmp_path / "obj.npy", "p0/notes.npy")
-    with pytest.raises(MotionFileError):
+    with pytest.raises(MotionFileError, match="an .npz holding pickled Python objects"):
         load_motion(tmp_path / "pickled.npz")
+
+
+@pytest.mark.parametrize("content, message", [
+    (bytes(range(7, 256)) * 4, r"not a motion file \(not a valid \.npz archive\)"),  # garbage bytes
+    (b"hello, not a motion file", r"not a valid \.npz archive"),
+    (b"", "empty file"),
+    (pickle.dumps({"poses": [1, 2]}, protocol=4), "a pickled Python object, not a motion file"),
+])
+def test_files_that_are_not_archives(tmp_path: Path, content: bytes, message: str) -> None:
+    """Non-archives get a message saying what they are; only a real pickle is called one."""
+    path = tmp_path / "take.npz"
+    path.write_bytes(content)
+    with pytest.raises(MotionFileError, match=message) as caught:
+        load_motion(path)
+    if not content.startswith(b"\x80"):
+        assert "pickle" not in str(caught.value)
 
 
 def test_write_is_atomic_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
