@@ -218,6 +218,53 @@ def test_motion_overlay_matches_the_body_model_for_any_pose(tmp_path: Path) -> N
     assert np.abs(uv - expected).max() < 0.05, np.abs(uv - expected).max()
 
 
+def test_hands_only_overlay_matches_mano_and_labels_each_wrist(tmp_path: Path) -> None:
+    """A hands-only (MANO) motion file: each hand's joints are MANO's own joints, projected, and the
+    drawn image carries each hand's colour at its wrist (where the ``id N`` label sits)."""
+    import torch
+
+    from core.motion import CameraParams, HandParams, hand_motion, write_motion
+    from core.overlay import load_overlay_source
+    from models.body import load_hand_model
+    from models.smplx_files import write_mano_pkl
+
+    write_mano_pkl(tmp_path / "mano" / "MANO_LEFT.pkl", "left", seed=2)
+    write_mano_pkl(tmp_path / "mano" / "MANO_RIGHT.pkl", "right")
+    models = {side: load_hand_model(str(tmp_path / "mano"), side) for side in ("left", "right")}
+    rng = np.random.default_rng(5)
+    t = 3
+    hands = [HandParams(track_id=track_id, side=side, betas=rng.normal(0, 1, 10),
+                        global_orient=rng.normal(0, 0.5, (t, 3)), hand_pose=rng.normal(0, 0.3, (t, 15, 3)),
+                        transl=np.array([x, 0.0, 0.6]) + rng.normal(0, 0.02, (t, 3)),
+                        valid=np.ones(t, bool), confidence=np.ones(t))
+             for track_id, side, x in ((5, "left", -0.15), (6, "right", 0.15))]
+    focal, center = (300.0, 310.0), (W / 2, H / 2)
+    path = tmp_path / "hands.npz"
+    write_motion(path, hand_motion(hands, models, fps=30.0, image_size=(W, H), frame_index=np.arange(t),
+                                   camera=CameraParams(focal, center, 0.0, "user")))
+    overlay = load_overlay_source(path)
+    f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+    expected = {}
+    for hand, (track_id, valid, uv, front) in zip(hands, overlay.people):  # type: ignore[attr-defined]
+        assert track_id == hand.track_id and valid.all() and front.all()
+        with torch.no_grad():
+            joints = models[hand.side](f32(hand.betas).expand(t, 10), f32(hand.global_orient), f32(hand.hand_pose),
+                                       f32(hand.transl)).joints.numpy()[:, :16]
+        expected[track_id] = joints[..., :2] / joints[..., 2:] * np.array(focal) + np.array(center)
+        assert uv.shape == (t, 16, 2)
+        assert np.abs(uv - expected[track_id]).max() < 0.05, np.abs(uv - expected[track_id]).max()
+
+    image = tmp_path / "black.png"
+    cv2.imwrite(str(image), np.zeros((H, W, 3), np.uint8))
+    out = tmp_path / "hands.png"
+    result = run_cli("overlay", str(image), str(path), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    drawn = cv2.imread(str(out))
+    for track_id, uv in expected.items():
+        x, y = np.round(uv[0, 0]).astype(int)  # the image is row 0; joint 0 is the wrist
+        assert near_color(drawn, x, y, person_color(track_id), tol=60), (track_id, drawn[y, x])
+
+
 def test_ground_truth_sample_overlay_matches_its_true_joints() -> None:
     """On a rendered ground-truth sample (when present): FK of its parameters lands on its true joints."""
     from addon.motion_file import validate_motion
