@@ -37,7 +37,7 @@ from core.fit import priors
 from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
 from core.fit.init import initial_pose, kabsch
-from core.fit.observations import PersonObservations
+from core.fit.observations import PersonObservations, align_to_view_rays
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import kinematics as kin
 from models.body import BodyModel
@@ -61,8 +61,8 @@ class FitOptions:
     smoothing: float = 1.0
     focal: focal_mod.FocalEstimate | None = None
     device: str = "cpu"
-    lift_iterations: int = 60
-    place_iterations: int = 100
+    lift_iterations: int = 50
+    place_iterations: int = 60
     max_gap_s: float = 0.5
     dtype: torch.dtype = torch.float32
 
@@ -118,6 +118,7 @@ W_CONTACT = 20.0
 SMOOTH_SIGMA_FRAMES = 2.0     # zero-phase Gaussian sigma at smoothing 1 (frames at 30 fps)
 TRANSL_SIGMA_FACTOR = 1.0     # translation (depth is the noisiest) is smoothed this much more
 W_PENETRATION = 200.0
+VIEW_RAY_ALIGNMENT = False    # turn crop-aligned 3D landmarks onto each person's view ray (mixed on the samples: off)
 
 
 def _gmof(sq: Tensor, sigma: float) -> Tensor:
@@ -380,8 +381,12 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
     start = time.perf_counter()
     people: list[_Person] = []
     flips: list[int] = []
+    guess = options.focal.focal_px if options.focal else focal_mod.focal_from_fov(image_size[0],
+                                                                                  focal_mod.PRIOR_FOV_DEG)
     for i, obs in enumerate(observations):
         obs, body_flips = repair_body_flips(obs)
+        if VIEW_RAY_ALIGNMENT:
+            obs = align_to_view_rays(obs, guess, center)
         if options.hands:
             obs, n = hands_mod.repair_hand_flips(obs)
         else:

@@ -90,3 +90,28 @@ def observations_from_keypoints(arrays: Mapping[str, np.ndarray], index: int) ->
         body_conf=get("body_conf", (33,)), hand_2d=hand_2d, hand_3d=hand_3d, hand_conf=hand_conf,
         face_2d=face, face_conf=get("face_conf", ()))
     return obs.sanitized()
+
+
+def align_to_view_rays(obs: PersonObservations, focal: float, center: np.ndarray) -> PersonObservations:
+    """Turn the crop-aligned 3D landmarks into camera axes.
+
+    The landmark networks see a crop around the person and report 3D in axes parallel to
+    the image, as if the person sat on the optical axis. A person off to the side is seen
+    along a tilted ray, so their true camera-frame orientation is the reported one turned
+    by the rotation taking the optical axis (0, 0, 1) onto that ray (through the hips for
+    the body, the wrist for each hand).
+
+    Args: focal px; center (2,) px. Returns a copy with ``body_3d`` and ``hand_3d`` rotated.
+    """
+    from core.fit.init import rotation_between
+
+    def rotate(points: np.ndarray, anchor_px: np.ndarray) -> np.ndarray:
+        ray = np.concatenate([anchor_px - center, np.full((len(anchor_px), 1), focal)], -1)
+        rot = rotation_between(np.tile([0.0, 0.0, 1.0], (len(ray), 1)), ray)
+        return np.einsum("tij,tkj->tki", rot, points).astype(np.float32)
+
+    hips = obs.body_2d[:, [23, 24]].mean(1).astype(np.float64)
+    body_3d = rotate(obs.body_3d.astype(np.float64), hips)
+    hand_3d = np.stack([rotate(obs.hand_3d[s].astype(np.float64), obs.hand_2d[s][:, 0].astype(np.float64))
+                        for s in range(2)])
+    return replace(obs, body_3d=body_3d, hand_3d=hand_3d)
