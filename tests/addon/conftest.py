@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -64,13 +65,41 @@ def empty_scene() -> bpy.types.Scene:
     return bpy.context.scene
 
 
+def tree_skeleton(rng: np.random.Generator, parents: Sequence[int], spread: float, rise: float,
+                  root: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """(J,3) rest joints, metres: each joint is its parent plus a random offset (normal,
+    ``spread`` m per axis) and ``rise`` m up (+y); the root stands at ``root``."""
+    rest = np.zeros((len(parents), 3))
+    rest[0] = root
+    for j in range(1, len(parents)):
+        rest[j] = rest[parents[j]] + rng.normal(size=3) * spread + np.array([0.0, rise, 0.0])
+    return rest
+
+
 def _skeleton(rng: np.random.Generator, parents: tuple[int, ...], scale: float) -> np.ndarray:
     """(J,3) rest joints: random but plausible offsets from each parent, metres."""
-    rest = np.zeros((len(parents), 3))
-    rest[0] = [0.0, 0.9, 0.0]
-    for j in range(1, len(parents)):
-        rest[j] = rest[parents[j]] + rng.normal(size=3) * scale + np.array([0.0, 0.3 * scale, 0.0])
-    return rest
+    return tree_skeleton(rng, parents, scale, 0.3 * scale, root=(0.0, 0.9, 0.0))
+
+
+def bake_avatar(scene: bpy.types.Scene, rest_joints: np.ndarray, go: np.ndarray, transl: np.ndarray,
+                local: np.ndarray, action_name: str, fps: int = 24):  # noqa: ANN201 (addon.rig.Avatar)
+    """An SMPL-X avatar (addon.rig) in ``scene`` keyed on frames 1..T at ``fps`` (addon.keys).
+
+    Args:
+        rest_joints: (55,3) metres, model frame. go: (T,3) and local: (T,55,3) axis-angle,
+            radians (the root row of local is ignored). transl: (T,3) metres, camera frame.
+    """
+    from addon import keys, rig
+
+    frames = len(go)
+    scene.render.fps = fps
+    scene.frame_start, scene.frame_end = 1, frames
+    av = rig.build_avatar("capture", scene.collection, joint_names=SMPLX_JOINT_NAMES,
+                          parents=np.array(SMPLX_PARENTS), rest_joints=rest_joints)
+    location, quats = rig.pose_keys(av, go, transl, local)
+    keys.write_channels(av.armature, np.arange(1, frames + 1, dtype=np.float64),
+                        rig.pose_channels(av, location, quats), action_name=action_name)
+    return av
 
 
 def _mesh(rest: np.ndarray, parents: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -199,6 +228,15 @@ def motion_tools():
     from types import SimpleNamespace
 
     return SimpleNamespace(make=make_motion, save=save_motion, fk=forward_kinematics, local=local_rotations)
+
+
+@pytest.fixture(scope="session")
+def avatar_tools():
+    """Helpers for tests that need a keyed SMPL-X avatar: ``skeleton`` (rest joints grown
+    from the root) and ``bake`` (build the avatar and key a motion on it)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(skeleton=tree_skeleton, bake=bake_avatar)
 
 
 @pytest.fixture(scope="session")

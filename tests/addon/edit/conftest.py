@@ -1,4 +1,4 @@
-"""An SMPL-X avatar with a baked squat take (built with addon.rig and addon.keys)."""
+"""An SMPL-X avatar with a baked take (the ``avatar_tools`` of tests/addon/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ import bpy
 import numpy as np
 import pytest
 
-from addon import keys, rig
-from models.skeleton import SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from models.skeleton import SMPLX_PARENTS
 
 FRAMES = 96
-
-
-def _rest() -> np.ndarray:
-    """Plausible rest joints (metres, model frame): a tree grown from the pelvis."""
-    rng = np.random.default_rng(3)
-    rest = np.zeros((55, 3))
-    for j in range(1, 55):
-        rest[j] = rest[SMPLX_PARENTS[j]] + rng.normal(size=3) * 0.05 + np.array([0.0, 0.08, 0.0])
-    return rest
 
 
 def motion(frames: int, seed: int = 0, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,16 +25,9 @@ def motion(frames: int, seed: int = 0, noise: float = 0.0) -> tuple[np.ndarray, 
 
 
 @pytest.fixture
-def avatar(empty_scene):  # noqa: ANN001
-    scene = empty_scene
-    scene.render.fps = 24
-    scene.frame_start, scene.frame_end = 1, FRAMES
-    av = rig.build_avatar("capture", scene.collection, joint_names=SMPLX_JOINT_NAMES,
-                          parents=np.array(SMPLX_PARENTS), rest_joints=_rest())
-    go, transl, local = motion(FRAMES)
-    location, quats = rig.pose_keys(av, go, transl, local)
-    keys.write_channels(av.armature, np.arange(1, FRAMES + 1, dtype=np.float64),
-                        rig.pose_channels(av, location, quats), action_name="take1")
+def avatar(empty_scene, avatar_tools):  # noqa: ANN001
+    rest = avatar_tools.skeleton(np.random.default_rng(3), SMPLX_PARENTS, spread=0.05, rise=0.08)
+    av = avatar_tools.bake(empty_scene, rest, *motion(FRAMES), action_name="take1")
     bpy.context.view_layer.objects.active = av.armature
     return av
 

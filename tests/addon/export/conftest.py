@@ -8,19 +8,9 @@ import bpy
 import numpy as np
 import pytest
 
-from addon import keys, rig
-from models.skeleton import SMPLX_JOINT_NAMES, SMPLX_PARENTS
+from models.skeleton import SMPLX_PARENTS
 
 FRAMES = 24
-
-
-def rest_joints() -> np.ndarray:
-    """A humanoid-ish rest skeleton (metres, model frame), random but fixed."""
-    rng = np.random.default_rng(5)
-    rest = np.zeros((55, 3))
-    for j in range(1, 55):
-        rest[j] = rest[SMPLX_PARENTS[j]] + rng.normal(size=3) * 0.04 + np.array([0.0, 0.09, 0.0])
-    return rest
 
 
 def motion(frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,16 +24,11 @@ def motion(frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def avatar(empty_scene):  # noqa: ANN001
-    scene = empty_scene
-    scene.render.fps = 24
-    scene.frame_start, scene.frame_end = 1, FRAMES
-    av = rig.build_avatar("capture", scene.collection, joint_names=SMPLX_JOINT_NAMES,
-                          parents=np.array(SMPLX_PARENTS), rest_joints=rest_joints())
+def avatar(empty_scene, avatar_tools):  # noqa: ANN001
+    """A humanoid-ish SMPL-X avatar (random but fixed) keyed with :func:`motion`; ``av.motion`` holds it."""
+    rest = avatar_tools.skeleton(np.random.default_rng(5), SMPLX_PARENTS, spread=0.04, rise=0.09)
     go, transl, local = motion(FRAMES)
-    location, quats = rig.pose_keys(av, go, transl, local)
-    keys.write_channels(av.armature, np.arange(1, FRAMES + 1, dtype=np.float64),
-                        rig.pose_channels(av, location, quats), action_name="take")
+    av = avatar_tools.bake(empty_scene, rest, go, transl, local, action_name="take")
     av.motion = (go, transl, local)
     return av
 
