@@ -170,7 +170,10 @@ def read_image(path: Path) -> np.ndarray | None:
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # e.g. a header claiming more than OpenCV's pixel limit (CV_IO_MAX_IMAGE_PIXELS)
+        return None
     return None if image is None else to_bgr8(image)
 
 
@@ -189,7 +192,10 @@ def exif_rotation(path: Path, upright: np.ndarray) -> int:
         return 0
     if data[:2].tobytes() != b"\xff\xd8":  # only JPEG files carry EXIF orientation here
         return 0
-    raw = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        raw = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:
+        return 0
     if raw is None:
         return 0
     raw = to_bgr8(raw)

@@ -179,7 +179,7 @@ def test_huge_frames_refused_before_decoding(cli, tmp_path, record, h) -> None:
     src = _png_header_only(tmp_path / "huge.png", 20000, 20000)
     out = tmp_path / "out" / "m.npz"
     run = _capture(cli, src, out)
-    record(AREA, "huge frame: PNG claiming 20000x20000 px (400 Mpx)", run.message, run.code,
+    record(AREA, "huge frame: PNG header claiming 20000x20000 px (400 Mpx)", run.message, run.code,
            h.describe_left(h.leftovers(out.parent)))
     _check_failure(run, out, h, 2, ("larger than", "scale", "too large", "cannot", "unreadable"))
 
@@ -204,3 +204,14 @@ def test_no_people(cli, tmp_path, record, h) -> None:
     record(AREA, "footage with no people (10 plain frames)", run.message, run.code,
            h.describe_left(h.leftovers(out.parent)))
     _check_failure(run, out, h, 2, ("nobody",))
+
+
+def test_frame_over_opencv_pixel_limit(cli, tmp_path, record, h) -> None:
+    """Found by tests/reliability/worker/test_image_fuzz.py: a header over OpenCV's own limit
+    (2^30 px) made cv2.imdecode raise, which reached the user as an internal error (exit 1)."""
+    src = _png_header_only(tmp_path / "giant.png", 32588, 32949)
+    out = tmp_path / "out" / "m.npz"
+    run = _capture(cli, src, out)
+    record(AREA, "huge frame: PNG claiming 32588x32949 px (over OpenCV's 2^30 px limit)", run.message, run.code,
+           h.describe_left(h.leftovers(out.parent)))
+    _check_failure(run, out, h, 2, ("cannot be decoded", "too large"))
