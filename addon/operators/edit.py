@@ -8,6 +8,7 @@ from bpy.props import FloatProperty, IntProperty, StringProperty
 
 from ..edit.actions import EditError, merge_channels, push_take_to_nla, reduce_action, smooth_frames
 from ..edit.motion import motion_channels
+from .reporting import run_and_report
 
 
 def _armature(context: bpy.types.Context) -> bpy.types.Object:
@@ -37,15 +38,13 @@ class VIDEOMOCAP_OT_reduce_keys(bpy.types.Operator):
     location_mm: FloatProperty(name="Location bound (mm)", default=1.0, min=0.001)  # type: ignore[valid-type]
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def reduce() -> str:
             report = reduce_action(_armature(context), self.rotation_deg, self.location_mm)
-        except EditError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"keys {report.keys_before} -> {report.keys_after} ({report.ratio:.0%}); "
-                              f"max error {report.max_rotation_error_deg:.3f} deg, "
-                              f"{report.max_location_error_mm:.3f} mm")
-        return {"FINISHED"}
+            return (f"keys {report.keys_before} -> {report.keys_after} ({report.ratio:.0%}); "
+                    f"max error {report.max_rotation_error_deg:.3f} deg, "
+                    f"{report.max_location_error_mm:.3f} mm")
+
+        return run_and_report(self, reduce, (EditError,))
 
 
 class VIDEOMOCAP_OT_smooth_range(bpy.types.Operator):
@@ -66,15 +65,13 @@ class VIDEOMOCAP_OT_smooth_range(bpy.types.Operator):
         return self.execute(context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def smooth() -> str:
             obj = _armature(context)
             bones = [pb.name for pb in obj.pose.bones if _selected(pb)] or None
             count = smooth_frames(obj, self.frame_start, self.frame_end, self.sigma, bones)
-        except EditError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"smoothed {count} curves groups in frames {self.frame_start}-{self.frame_end}")
-        return {"FINISHED"}
+            return f"smoothed {count} curves groups in frames {self.frame_start}-{self.frame_end}"
+
+        return run_and_report(self, smooth, (EditError,))
 
 
 class VIDEOMOCAP_OT_merge_take(bpy.types.Operator):
@@ -90,15 +87,13 @@ class VIDEOMOCAP_OT_merge_take(bpy.types.Operator):
                               description="Scene frame of source frame 0")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def merge() -> str:
             obj = _armature(context)
             frame_index, channels = motion_channels(obj, bpy.path.abspath(self.filepath), self.person)
             count = merge_channels(obj, frame_index + self.frame_offset, channels)
-        except (EditError, OSError, KeyError, ValueError) as exc:
-            self.report({"ERROR"}, f"cannot merge: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"merged {count} curves over {len(frame_index)} frames")
-        return {"FINISHED"}
+            return f"merged {count} curves over {len(frame_index)} frames"
+
+        return run_and_report(self, merge, (EditError, OSError, KeyError, ValueError), "cannot merge: ")
 
 
 class VIDEOMOCAP_OT_take_to_nla(bpy.types.Operator):
@@ -109,13 +104,10 @@ class VIDEOMOCAP_OT_take_to_nla(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            strip = push_take_to_nla(_armature(context))
-        except EditError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"take {strip.name} is on its own NLA track")
-        return {"FINISHED"}
+        def push() -> str:
+            return f"take {push_take_to_nla(_armature(context)).name} is on its own NLA track"
+
+        return run_and_report(self, push, (EditError,))
 
 
 CLASSES = (VIDEOMOCAP_OT_reduce_keys, VIDEOMOCAP_OT_smooth_range, VIDEOMOCAP_OT_merge_take,

@@ -8,6 +8,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from ..export.amass import AmassError, write_amass
 from ..export.formats import ExportError, export_armature
+from .reporting import run_and_report
 
 
 class VIDEOMOCAP_OT_export_animation(bpy.types.Operator):
@@ -25,13 +26,11 @@ class VIDEOMOCAP_OT_export_animation(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            path = export_armature(context, context.active_object, bpy.path.abspath(self.filepath), self.format)
-        except (ExportError, OSError, RuntimeError) as exc:
-            self.report({"ERROR"}, f"export failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"wrote {path}")
-        return {"FINISHED"}
+        def export() -> str:
+            filepath = bpy.path.abspath(self.filepath)
+            return f"wrote {export_armature(context, context.active_object, filepath, self.format)}"
+
+        return run_and_report(self, export, (ExportError, OSError, RuntimeError), "export failed: ")
 
 
 class VIDEOMOCAP_OT_export_amass(bpy.types.Operator):
@@ -51,13 +50,9 @@ class VIDEOMOCAP_OT_export_amass(bpy.types.Operator):
         if obj is None or obj.type != "ARMATURE":
             self.report({"ERROR"}, "make the SMPL-X avatar's armature active")
             return {"CANCELLED"}
-        try:
-            path = write_amass(context, obj, bpy.path.abspath(self.filepath))
-        except (AmassError, OSError) as exc:
-            self.report({"ERROR"}, f"export failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"wrote {path}")
-        return {"FINISHED"}
+        filepath = bpy.path.abspath(self.filepath)
+        return run_and_report(self, lambda: f"wrote {write_amass(context, obj, filepath)}", (AmassError, OSError),
+                              "export failed: ")
 
 
 CLASSES = (VIDEOMOCAP_OT_export_animation, VIDEOMOCAP_OT_export_amass)

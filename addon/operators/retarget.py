@@ -11,6 +11,7 @@ from ..retarget import mapping as mapping_mod
 from ..retarget.props import CLASSES as PROP_CLASSES
 from ..retarget.props import store_mapping, stored_mapping
 from ..retarget.transfer import RetargetError, bake_retarget
+from .reporting import run_and_report
 
 PRESET_ITEMS = [("AUTO", "Automatic", "Detect a preset, else match bone names"),
                 ("NAMES", "Match names", "Match bone names (case, sides, synonyms)")] + [
@@ -66,7 +67,7 @@ class VIDEOMOCAP_OT_retarget(bpy.types.Operator):
                           description="Bend the target's legs so its ankles follow the source's")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
+        def retarget() -> str:
             source, target = _source_and_target(context)
             mapping = stored_mapping(target.data)
             preset = mapping_mod.detect_preset(_parents(target))
@@ -84,12 +85,10 @@ class VIDEOMOCAP_OT_retarget(bpy.types.Operator):
                 result = bake_retarget(context, source, target, rows, range(start, end + 1), settings=settings,
                                        action_name=f"{action.name}_{target.name}", root_motion=self.root_motion,
                                        feet_ik=self.feet_ik, progress=lambda d, _t: bar.update(d))
-        except (RetargetError, mapping_mod.MappingError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"retargeted {len(result.frames)} frames onto {len(result.bones)} bones of "
-                              f"{target.name} in {result.seconds:.1f} s (root motion x{result.scale:.2f})")
-        return {"FINISHED"}
+            return (f"retargeted {len(result.frames)} frames onto {len(result.bones)} bones of "
+                    f"{target.name} in {result.seconds:.1f} s (root motion x{result.scale:.2f})")
+
+        return run_and_report(self, retarget, (RetargetError, mapping_mod.MappingError))
 
 
 CLASSES = (*PROP_CLASSES, VIDEOMOCAP_OT_retarget_map, VIDEOMOCAP_OT_retarget)
