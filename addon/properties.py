@@ -1,4 +1,5 @@
-"""Scene settings of a capture (``bpy.types.Scene.video_mocap``) and the armature bone map, saved in the .blend.
+"""Scene settings of a capture (``bpy.types.Scene.video_mocap``), saved in the .blend; registering
+them also registers the armature bone map (``addon.retarget.props``).
 
 Paths that belong to the machine (worker interpreter, model folders) are preferences
 (``preferences.py``); everything that describes *this* shot lives here.

@@ -248,8 +248,8 @@ def test_hands_only_overlay_matches_mano_and_labels_each_wrist(tmp_path: Path) -
     for hand, (track_id, valid, uv, front) in zip(hands, overlay.people):  # type: ignore[attr-defined]
         assert track_id == hand.track_id and valid.all() and front.all()
         with torch.no_grad():
-            joints = models[hand.side](f32(hand.betas).expand(t, 10), f32(hand.global_orient), f32(hand.hand_pose),
-                                       f32(hand.transl)).joints.numpy()[:, :16]
+            joints = models[hand.side](f32(hand.betas).expand(t, 10), f32(hand.global_orient),
+                                       f32(hand.hand_pose), f32(hand.transl)).joints.numpy()[:, :16]
         expected[track_id] = joints[..., :2] / joints[..., 2:] * np.array(focal) + np.array(center)
         assert uv.shape == (t, 16, 2)
         assert np.abs(uv - expected[track_id]).max() < 0.05, np.abs(uv - expected[track_id]).max()
