@@ -32,6 +32,19 @@ Run: `.venv/worker/bin/python -m pytest tests/reliability/worker` and
 
 Exit codes (docs/formats.md): 0 ok, 1 internal error, 2 bad input, 3 model file problem,
 4 cannot write output, 130 cancelled; negative = killed by that signal.
+
+How faults are made: the real worker CLI (`.venv/worker/bin/python -m core ...`) in a subprocess;
+SIGKILL/SIGTERM sent when the worker's JSON progress shows the stage; out of memory with
+RLIMIT_AS (`ulimit -v`); a read-only folder and a full disk are real tmpfs mounts (read-only,
+64 KiB); an unreadable file is mode 000 with the worker run without root's permission bypass
+(`setpriv`). To hit the short write stage, `tests/reliability/slow_write.py` runs the same CLI
+with `numpy.savez*` slowed down (the only patched component; it is marked in the rows).
+A Python 3.8 interpreter is a stand-in (the machine has none): Python 3.11 reporting 3.8.
+
+Resume (`core/checkpoint.py`): detection is saved per chunk of 300 frames under
+`<output>.partial/` (atomic files keyed by a hash of the input and options) and reused by the
+next run of the same output; the folder is removed once the output is written, and on bad
+input. A "checkpoint folder" left after a kill or cancel is that resume state, not a partial output.
 """
 
 
