@@ -80,6 +80,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     _ROWS[item.nodeid] = dict(row, result=result, side=_side(item), test=item.nodeid)
 
 
+def _still_exists(session: pytest.Session, nodeid: str) -> bool:
+    """Whether a recorded row's test still exists (its file, and a function of that name in it)."""
+    file, _, rest = nodeid.partition("::")
+    path = Path(str(session.config.rootpath)) / file
+    name = rest.split("[")[0].split("::")[-1]
+    return path.is_file() and f"def {name}(" in path.read_text(encoding="utf-8")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _ROWS:
         return
@@ -90,6 +98,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for side, rows in by_side.items():
         path = RESULTS / f"{side}.json"
         old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        old = {k: v for k, v in old.items() if _still_exists(session, k)}
         old.update(rows)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(old, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
