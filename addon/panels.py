@@ -131,12 +131,4 @@ class VIDEOMOCAP_PT_apply(_MocapPanel, Panel):
 
 CLASSES = (VIDEOMOCAP_UL_boxes, VIDEOMOCAP_PT_capture, VIDEOMOCAP_PT_boxes, VIDEOMOCAP_PT_apply)
 
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)  # in order; unregistered in reverse

@@ -319,12 +319,4 @@ class VIDEOMOCAP_AddonPreferences(AddonPreferences):
 
 CLASSES = (VIDEOMOCAP_OT_setup_worker, VIDEOMOCAP_AddonPreferences)
 
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)  # in order; unregistered in reverse
