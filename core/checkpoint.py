@@ -219,8 +219,8 @@ def open_checkpoints(output_path: str | os.PathLike[str], source: str | os.PathL
 class _ChunkProgress:
     """Forwards one chunk's progress as part of the whole detect stage (no stage restarts)."""
 
-    def __init__(self, progress: "Progress", offset: int) -> None:
-        self.progress, self.offset = progress, offset
+    def __init__(self, progress: "Progress", offset: int, seen: set[str]) -> None:
+        self.progress, self.offset, self.seen = progress, offset, seen
 
     def stage(self, name: str, total: int | None = None, message: str = "") -> None:
         pass
@@ -229,7 +229,9 @@ class _ChunkProgress:
         self.progress.update(self.offset + current, message)
 
     def info(self, message: str) -> None:
-        self.progress.info(message)
+        if message not in self.seen:  # the same note from every chunk (e.g. a skipped cue) once
+            self.seen.add(message)
+            self.progress.info(message)
 
 
 def chunk_ranges(start: int, end: int | None, stride: int, size: int, index: int) -> tuple[int, int | None]:
@@ -337,6 +339,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
     progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
     progress.stage("detect", total)
     chunks: list[Keypoints] = []
+    seen: set[str] = set()
     done = 0
     index = 0
     while True:
@@ -351,7 +354,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
         else:
             try:
                 with open_footage(source, start=a, end=b, stride=stride) as part:
-                    chunk = detect_keypoints(part, options, _ChunkProgress(progress, done - (1 if index else 0)))
+                    chunk = detect_keypoints(part, options, _ChunkProgress(progress, done - (1 if index else 0), seen))
             except InputError as exc:
                 if index == 0:
                     raise
