@@ -19,16 +19,14 @@ Outputs (written with trimesh, each file atomically):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from addon.motion_file import MotionFile, MotionFileError, Person, load_motion
+from core.atomic_file import write_atomic
 from core.errors import InputError, OutputError
 from core.progress import Progress
 
@@ -79,22 +77,7 @@ def posed_vertices(motion: MotionFile, person: Person, rows: np.ndarray) -> np.n
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _select(motion: MotionFile, frames: tuple[int | None, int | None],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from core.atomic_file import write_atomic
 from core.errors import InputError, OutputError
 from core.footage import IMAGE_EXTENSIONS, open_footage
 from core.progress import Progress
@@ -145,22 +145,9 @@ def _atomic_write(output: Path, write: Callable[[str], object]) -> None:
     The temporary file keeps ``output``'s suffix (video writers choose the container from it)
     and is removed on any failure, cancel included.
     """
-    folder = output.parent if str(output.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=output.suffix, dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(fd, 0o666 & ~umask)  # mkstemp makes 0600: give the result the usual permissions
-    os.close(fd)
-    try:
+    def write_checked(tmp: str) -> None:
         write(tmp)
         if os.path.getsize(tmp) == 0:
             raise OutputError(f"cannot write {output}: nothing was written (disk full?)")
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_atomic(output, write_checked, suffix=output.suffix)
