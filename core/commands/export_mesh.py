@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,25 +122,31 @@ def export_sequence(motion: MotionFile, rows: np.ndarray, people: list[Person], 
     jobs = [(p, r) for p in people for r in rows if p.valid[r]]
     progress.stage("export", total=len(jobs))
     written: list[Path] = []
-    faces = motion.avatar.faces
+    for name, _, v in _posed_meshes(motion, rows, people, y_up):
+        mesh = trimesh.Trimesh(vertices=v, faces=motion.avatar.faces, process=False)
+        out = folder / f"{name}.{fmt}"
+        data = mesh.export(file_type=fmt)
+        _write_atomic(out, data.encode("utf-8") if isinstance(data, str) else data)
+        written.append(out)
+        progress.update(len(written))
+    return written
+
+
+def _posed_meshes(motion: MotionFile, rows: np.ndarray, people: list[Person],
+                  y_up: bool) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(``person<ID>_frame<NNNNNN>``, row, (V,3) float32 vertices in metres) for each person and
+    each of ``rows`` where the person is valid; posed 32 frames at a time. Vertices are in the
+    camera frame, or with y and z flipped (y up, camera looking down -z) when ``y_up``."""
     for person in people:
         prow = np.array([r for r in rows if person.valid[r]], np.int64)
         for chunk in np.array_split(prow, max(1, int(np.ceil(len(prow) / 32)))):
             if chunk.size == 0:
                 continue
-            verts = _to_output_frame(posed_vertices(motion, person, chunk), y_up)
+            verts = posed_vertices(motion, person, chunk)
+            if y_up:
+                verts = verts * np.array([1.0, -1.0, -1.0], np.float32)
             for r, v in zip(chunk, verts):
-                mesh = trimesh.Trimesh(vertices=v, faces=faces, process=False)
-                out = folder / f"person{person.track_id}_frame{int(motion.frame_index[r]):06d}.{fmt}"
-                data = mesh.export(file_type=fmt)
-                _write_atomic(out, data.encode("utf-8") if isinstance(data, str) else data)
-                written.append(out)
-                progress.update(len(written))
-    return written
-
-
-def _to_output_frame(verts: np.ndarray, y_up: bool) -> np.ndarray:
-    return verts * np.array([1.0, -1.0, -1.0], np.float32) if y_up else verts
+                yield f"person{person.track_id}_frame{int(motion.frame_index[r]):06d}", int(r), v
 
 
 def export_glb(motion: MotionFile, rows: np.ndarray, people: list[Person], path: Path, y_up: bool,
@@ -159,21 +166,12 @@ def export_glb(motion: MotionFile, rows: np.ndarray, people: list[Person], path:
     times = (motion.frame_index - t0) / fps
     scene = trimesh.Scene()
     spans: dict[str, tuple[float, float | None]] = {}  # node name -> (shown at, hidden at)
-    done = 0
-    for person in people:
-        prow = np.array([r for r in rows if person.valid[r]], np.int64)
-        for chunk in np.array_split(prow, max(1, int(np.ceil(len(prow) / 32)))):
-            if chunk.size == 0:
-                continue
-            verts = _to_output_frame(posed_vertices(motion, person, chunk), y_up)
-            for r, v in zip(chunk, verts):
-                name = f"person{person.track_id}_frame{int(motion.frame_index[r]):06d}"
-                mesh = trimesh.Trimesh(vertices=v, faces=motion.avatar.faces, process=False)
-                scene.add_geometry(mesh, node_name=name, geom_name=name)
-                later = rows[rows > r]
-                spans[name] = (float(times[r]), float(times[later[0]]) if later.size else None)
-                done += 1
-                progress.update(done)
+    for done, (name, r, v) in enumerate(_posed_meshes(motion, rows, people, y_up), start=1):
+        mesh = trimesh.Trimesh(vertices=v, faces=motion.avatar.faces, process=False)
+        scene.add_geometry(mesh, node_name=name, geom_name=name)
+        later = rows[rows > r]
+        spans[name] = (float(times[r]), float(times[later[0]]) if later.size else None)
+        progress.update(done)
 
     def add_animation(buffer_items: Any, tree: dict[str, Any]) -> None:
         _add_flipbook_animation(buffer_items, tree, spans)
