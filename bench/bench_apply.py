@@ -79,27 +79,19 @@ def run(people: int, frames: int) -> dict[str, float]:
     motion = validate_motion(synthetic_motion(people, frames))
     key_time = [0.0]
     key_cpu = [0.0]
-    real_write = apply_module.write_channels
 
-    def timed_write(*args, **kwargs):  # the key-writing share of the apply
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            return real_write(*args, **kwargs)
-        finally:
-            key_time[0] += time.perf_counter() - start
-            key_cpu[0] += time.process_time() - cpu
+    def timed(real):  # adds the wrapped call's wall and CPU seconds to the key-writing share
+        def wrapper(*args, **kwargs):
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                key_time[0] += time.perf_counter() - start
+                key_cpu[0] += time.process_time() - cpu
+        return wrapper
 
-    real_pose_keys = apply_module.pose_keys
-
-    def timed_pose_keys(*args, **kwargs):
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            return real_pose_keys(*args, **kwargs)
-        finally:
-            key_time[0] += time.perf_counter() - start
-            key_cpu[0] += time.process_time() - cpu
-
-    apply_module.write_channels, apply_module.pose_keys = timed_write, timed_pose_keys
+    real_write, real_pose_keys = apply_module.write_channels, apply_module.pose_keys
+    apply_module.write_channels, apply_module.pose_keys = timed(real_write), timed(real_pose_keys)
     try:
         start = time.perf_counter()
         take = apply_module.apply_motion(bpy.context, motion, name="Bench")
