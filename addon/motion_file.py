@@ -178,6 +178,7 @@ class MotionFile:
 
     @property
     def image_size(self) -> np.ndarray:
+        """(2,) width, height of the footage, pixels."""
         return self.camera.image_size
 
     def person_by_track_id(self, track_id: int) -> Person:

@@ -124,7 +124,8 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
 
 
 def make_continuous(quats: np.ndarray) -> np.ndarray:
-    """Flip signs along axis 0 (time) so consecutive quaternions are in the same hemisphere."""
+    """(T, ..., 4) quaternions -> a float64 copy with signs flipped along axis 0 (time) so
+    consecutive quaternions are in the same hemisphere (same rotations)."""
     q = np.array(quats, dtype=np.float64, copy=True)
     if len(q) < 2:
         return q

@@ -109,7 +109,8 @@ def body_motion(people: Sequence[PersonParams], body: BodyModel, *, fps: float, 
     """Assemble a ``subject = body`` motion dict (validate/write it with :func:`write_motion`).
 
     Rest joints/vertices per person come from ``body`` for that person's betas, and the
-    ``avatar/*`` arrays from ``body.avatar_arrays()``.
+    ``avatar/*`` arrays from ``body.avatar_arrays()``. ``frame_index``: (T,) source frame of
+    each row; ``image_size``: (W, H) pixels; ``fps``: frames per second of the footage.
     """
     data = _header(fps, image_size, frame_index, camera, source, "body")
     t = data["frame_index"].shape[0]

@@ -104,7 +104,8 @@ def draw_edges(image: np.ndarray, points: np.ndarray, edges: Sequence[tuple[int,
 
 def draw_label(image: np.ndarray, text: str, corner: tuple[float, float], color: tuple[int, int, int],
                style: Style) -> None:
-    """Text on a filled box of ``color`` with its bottom-left at ``corner`` (kept inside the frame)."""
+    """Text on a filled box of ``color`` (BGR) with its bottom-left at ``corner`` ((x, y) pixels,
+    kept inside the frame) on ``image`` ((H, W, 3) uint8 BGR, in place)."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     (w, h), base = cv2.getTextSize(text, font, style.font_scale, style.thin)
     x = int(np.clip(corner[0], 0, max(0, image.shape[1] - w - 4)))
@@ -150,6 +151,7 @@ class KeypointsOverlay:
         self.style = Style.for_size(*self.image_size)
 
     def draw(self, image: np.ndarray, row: int) -> None:
+        """Draw row ``row`` onto ``image`` ((H, W, 3) uint8 BGR, in place)."""
         s = self.style
         for person in self.keypoints.people:
             if not person.valid[row]:
@@ -217,6 +219,7 @@ class MotionOverlay:
         self.edges = [(j, p) for j, p in enumerate(self.parents) if p >= 0]
 
     def draw(self, image: np.ndarray, row: int) -> None:
+        """Draw row ``row`` onto ``image`` ((H, W, 3) uint8 BGR, in place)."""
         s = self.style
         for person_id, valid, uv, front in self.people:
             if not valid[row]:

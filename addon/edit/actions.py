@@ -152,7 +152,8 @@ def smooth_frames(obj: bpy.types.Object, frame_start: int, frame_end: int, sigma
 
 def merge_channels(obj: bpy.types.Object, frames: np.ndarray, channels: list[keys.Channel]) -> int:
     """Replace the keys of ``obj``'s curves inside [frames.min(), frames.max()] by ``channels``
-    (values at ``frames``), keeping every key outside that range. Returns curves merged."""
+    (values at ``frames``: (N,) scene frames), keeping every key outside that range. Returns
+    the number of curves merged."""
     frames = np.asarray(frames, dtype=np.float64)
     lo, hi = frames.min(), frames.max()
     merged = []

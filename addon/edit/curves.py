@@ -55,6 +55,7 @@ def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def gaussian_weights(sigma: float) -> np.ndarray:
+    """(2r+1,) Gaussian kernel summing to 1, ``sigma`` in samples (frames); r = max(1, round(3 sigma))."""
     radius = max(1, int(round(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     w = np.exp(-0.5 * (x / sigma) ** 2)
