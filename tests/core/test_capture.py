@@ -140,7 +140,7 @@ def test_capture_and_evaluate_default_sample(tmp_path: Path) -> None:
                "--json", str(report))
     assert run.returncode == 0, run.stderr
     m = json.loads(report.read_text())["samples"][0]
-    # measured 2026-11-23: bodyPA 40, handPA 9, overlay 5 px, accel 5.3 mm/f^2, no id switch
+    # measured 2026-11-23 (samples v3): bodyPA 40.4, handPA 10.4, overlay 4.6 px, accel 4.0 mm/f^2, no id switch
     assert m["body_pa_mpjpe_mm"] < 50
     assert m["hand_pa_mpjpe_mm"] < 15
     assert m["overlay_px"] < 10

@@ -65,3 +65,19 @@ def test_penetration_loss_separates_interlocked_hands() -> None:
     torso = torch.zeros(2, 1, 3)
     assert float(penetration_loss(far, far + 1.0, radii, torso, torch.tensor([0.3]))) == 0.0
     assert float(penetration_loss(left, left + 1.0, radii, torso, torch.tensor([0.3]))) > 0  # hand in the torso
+
+
+def test_view_ray_alignment(body_model, synth) -> None:
+    """Crop-aligned 3D turned onto the ray through the hips: identity on the optical axis."""
+    from core.fit.observations import align_to_view_rays
+
+    obs = _obs(body_model, synth, frames=4)
+    hips = obs.body_2d[:, [23, 24]].mean(1)
+    centred = align_to_view_rays(obs, 900.0, hips[0].astype(np.float64))
+    np.testing.assert_allclose(centred.body_3d[0], obs.body_3d[0], atol=1e-5)
+    off = align_to_view_rays(obs, 900.0, hips[0] - np.array([900.0, 0.0]))  # hips 45 deg to the right
+    z_axis = np.array([[0.0, 0.0, 1.0]], np.float32)
+    moved = replace(obs, body_3d=np.broadcast_to(z_axis, obs.body_3d.shape).copy())
+    turned = align_to_view_rays(moved, 900.0, hips[0] - np.array([900.0, 0.0]))
+    np.testing.assert_allclose(turned.body_3d[0, 0], [np.sqrt(0.5), 0.0, np.sqrt(0.5)], atol=1e-3)
+    assert np.allclose(np.linalg.norm(off.body_3d, axis=-1), np.linalg.norm(obs.body_3d, axis=-1), atol=1e-5)
