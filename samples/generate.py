@@ -53,10 +53,10 @@ from samples.scenes import SCENES, Scene
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "samples"
 BLENDER_PYTHON = REPO / ".venv" / "blender" / "bin" / "python"
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 5
 """Bump when the output of any sample changes: older folders are then regenerated."""
 FILES = ("footage.mp4", "ground_truth.npz", "id_mask.npz", "sample.json")
-BACKGROUND = (0.42, 0.47, 0.55)
+BACKGROUND = (0.24, 0.25, 0.27)
 FLOOR_PALETTE = ((0.16, 0.16, 0.17), (0.45, 0.44, 0.42))
 
 
@@ -188,7 +188,8 @@ def ground_truth(scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack],
         extras={"joints_cam": tr.joints_cam.astype(np.float32)}) for i, tr in enumerate(tracks)]
     cam = CameraParams(focal_px=(camera.focal_px, camera.focal_px), center_px=tuple(camera.center_px),
                        focal_std_px=0.0, focal_source="user")
-    extras = {"camera_focal_mm": np.float64(camera.focal_mm), "camera_sensor_mm": np.float64(camera.sensor_mm),
+    extras = {"camera_focal_mm": np.float64(camera.focal_mm),
+              "camera_sensor_mm": np.float64(camera.sensor_mm),
               "camera_world_from_cam": camera.world_from_cam, "floor_plane_cam": camera.floor_plane_cam()}
     return body_motion(people, body, fps=scene.fps, image_size=scene.size, frame_index=np.arange(n),
                        camera=cam, source="footage.mp4", extras=extras)
@@ -257,7 +258,8 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
         encode(work / "frames", tmp / "footage.mp4", scene.fps, scene.size, scene.frames, progress)
         np.savez_compressed(tmp / "id_mask.npz", id_mask=read_masks(work / "mask", scene.frames),
                             person_ids=np.arange(len(tracks), dtype=np.int64))
-        write_motion(tmp / "ground_truth.npz", ground_truth(scene, camera, tracks, load_body_model("mannequin-x")))
+        truth = ground_truth(scene, camera, tracks, load_body_model("mannequin-x"))
+        write_motion(tmp / "ground_truth.npz", truth)
         shutil.rmtree(work)
         t3, c3 = time.perf_counter(), _cpu_seconds()
         meta = {"name": name, "description": scene.description, "version": GENERATOR_VERSION,
@@ -299,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every sample")
     parser.add_argument("--force", action="store_true", help="regenerate samples that are already complete")
     parser.add_argument("--list", action="store_true", help="list the samples and exit")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="output folder (default data/samples)")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help="output folder (default data/samples)")
     parser.add_argument("--blender-python", type=Path, default=BLENDER_PYTHON,
                         help="interpreter with bpy (default .venv/blender/bin/python)")
     args = parser.parse_args(argv)

