@@ -101,8 +101,10 @@ def write_job(path: Path, scene: Scene, camera: pz.Camera, tracks: list[pz.Figur
     np.savez(path, **arrays)
 
 
-def run_render(job: Path, out: Path, progress: Progress, blender_python: Path, frames: int) -> None:
-    """Run :mod:`samples.render` in the Blender environment, relaying its progress."""
+def run_render(job: Path, out: Path, progress: Progress, blender_python: Path, frames: int,
+               label: str = "") -> None:
+    """Run :mod:`samples.render` in the Blender environment, relaying its progress
+    (stages ``render`` and ``mask``, prefixed with ``label``)."""
     if not blender_python.exists():
         raise InputError(f"Blender environment not found: {blender_python} "
                          "(create it with `make .venv/blender/.installed`)")
@@ -123,7 +125,7 @@ def run_render(job: Path, out: Path, progress: Progress, blender_python: Path, f
                     if event.get("event") == "progress":
                         if event["stage"] != stage:
                             stage = event["stage"]
-                            progress.stage(stage, total=frames)
+                            progress.stage(f"{label}{stage}", total=frames)
                         progress.update(int(event["current"]))
                         continue
                 log.append(line)
@@ -141,12 +143,12 @@ def run_render(job: Path, out: Path, progress: Progress, blender_python: Path, f
 
 
 def encode(frames_dir: Path, path: Path, fps: float, size: tuple[int, int], count: int,
-           progress: Progress) -> None:
+           progress: Progress, label: str = "") -> None:
     """PNG frames -> mp4 (mp4v), then check that OpenCV reads ``count`` frames back."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise OutputError(f"OpenCV cannot write mp4 video to {path}")
-    progress.stage("encode", total=count)
+    progress.stage(f"{label}encode", total=count)
     try:
         for t in range(count):
             img = cv2.imread(str(frames_dir / f"{t:04d}.png"), cv2.IMREAD_COLOR)
@@ -221,6 +223,7 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
     when nothing was done.
     """
     progress = progress or Progress("quiet")
+    root = Path(root).resolve()
     if name not in SCENES:
         raise InputError(f"unknown sample {name!r}; known: {', '.join(SCENES)}")
     final = root / name
@@ -253,9 +256,10 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
         work.mkdir()
         write_job(work / "job.npz", scene, camera, tracks)
         t1 = time.perf_counter()
-        run_render(work / "job.npz", work, progress, blender_python, scene.frames)
+        run_render(work / "job.npz", work, progress, blender_python, scene.frames, label=f"{name}: ")
         t2 = time.perf_counter()
-        encode(work / "frames", tmp / "footage.mp4", scene.fps, scene.size, scene.frames, progress)
+        encode(work / "frames", tmp / "footage.mp4", scene.fps, scene.size, scene.frames, progress,
+               label=f"{name}: ")
         np.savez_compressed(tmp / "id_mask.npz", id_mask=read_masks(work / "mask", scene.frames),
                             person_ids=np.arange(len(tracks), dtype=np.int64))
         truth = ground_truth(scene, camera, tracks, load_body_model("mannequin-x"))
