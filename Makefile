@@ -43,10 +43,10 @@ test: venvs
 	$(MAKE) test-worker test-blender test-blender42
 
 test-worker: .venv/worker/.installed
-	$(WORKER) -m pytest tests/core tests/models tests/samples -q
+	$(WORKER) -m pytest tests/core tests/models tests/samples tests/reliability/worker -q
 
 test-blender: .venv/blender/.installed
-	$(BLENDER) -m pytest tests/addon tests/test_build.py -q
+	$(BLENDER) -m pytest tests/addon tests/test_build.py tests/reliability/blender -q
 
 test-blender42: .venv/blender42/.installed
 	$(BLENDER42) -m pytest tests/addon tests/test_build.py -q -m compat42
