@@ -143,6 +143,7 @@ class _Person:
         self.valid = self.seen | _short_gaps(self.seen, max_gap)
         self.body_markers = markers_mod.pose_markers()
         self.hand_markers = [markers_mod.hand_markers("left"), markers_mod.hand_markers("right")]
+        self.all_markers = markers_mod.concat(self.body_markers, *self.hand_markers)  # 33 + 21 + 21
 
         def t(a: np.ndarray) -> Tensor:
             return torch.as_tensor(np.asarray(a, np.float32), device=dev, dtype=dt)
@@ -214,9 +215,9 @@ class _Person:
         joints, transforms = kin.forward_kinematics(rotations, rest, self.model._parents_list,
                                                     self.transl if with_transl else None)
         world_rot = transforms[..., :3, :3]
-        body_m = markers_mod.marker_positions(self.body_markers, world_rot, joints, rest, self.parents)
-        hand_m = torch.stack([markers_mod.marker_positions(hm, world_rot, joints, rest, self.parents)
-                              for hm in self.hand_markers])                     # (2, T, 21, 3)
+        every = markers_mod.marker_positions(self.all_markers, world_rot, joints, rest, self.parents)
+        body_m = every[:, :33]
+        hand_m = torch.stack((every[:, 33:54], every[:, 54:75]))                  # (2, T, 21, 3)
         return {"joints": joints, "rot": world_rot, "body": body_m, "hands": hand_m, "rest": rest}
 
     # -- loss terms ----------------------------------------------------------------------

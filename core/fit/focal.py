@@ -143,7 +143,7 @@ def _body_scale_px(points_2d: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], image_size: tuple[int, int],
                    prior_fov_deg: float = PRIOR_FOV_DEG, prior_log_std: float = PRIOR_LOG_STD,
-                   grid: int = 48) -> FocalEstimate:
+                   grid: int = 24) -> FocalEstimate:
     """Focal from people's known 3D structure and its projection.
 
     Args:
