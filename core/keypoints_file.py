@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.atomic_file import write_atomic
 from core.errors import InputError, OutputError
 
 FORMAT = "video-mocap-keypoints/1"
@@ -112,6 +113,26 @@ class Keypoints:
         return out
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """OutputError unless a file can be created in ``path``'s folder (checked before long work).
+
+    Raises:
+        OutputError: the folder is missing, not a folder, or not writable; or ``path`` is a folder.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
 def save_keypoints(keypoints: Keypoints, path: str | os.PathLike[str]) -> Path:
     """Write ``keypoints`` to ``path`` atomically (a partial file is never left behind).
 
@@ -122,23 +143,13 @@ def save_keypoints(keypoints: Keypoints, path: str | os.PathLike[str]) -> Path:
     validate(keypoints)
     target = Path(path)
     arrays = keypoints.to_arrays()
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    check_writable(target)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+    write_atomic(target, write)
     return target
 
 

@@ -145,6 +145,17 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "k.npz").exists()
 
 
+def test_cli_checks_the_output_folder_before_the_work(tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((50, 50, 3), np.uint8))
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    result = _cli(str(image), "-o", str(blocker / "k.npz"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "error:" in result.stderr
+    assert "cannot write" in result.stderr
+    assert "50x50" not in result.stderr  # failed before the footage was even opened
+
+
 def test_cli_keeps_frames_before_damage(tmp_path: Path) -> None:
     video = tmp_path / "v.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))

@@ -72,6 +72,17 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
         save_keypoints(_sample(), tmp_path / "missing" / "k.npz")
 
 
+def test_written_file_has_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_keypoints(_sample(), tmp_path / "k.npz")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: other tools must read it
+
+
 def test_nan_is_never_written(tmp_path: Path) -> None:
     kp = _sample()
     kp.people[0].body_3d[0, 0, 0] = np.nan
