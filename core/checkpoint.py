@@ -1,12 +1,15 @@
 """Resumable capture: detection results saved per chunk of frames, so a rerun after a crash,
 a kill or a cancel starts from the last saved chunk instead of from the first frame.
 
-Layout: ``<output>.partial/`` next to the output file holds ``key.txt`` (a hash of the input
-file and every option that changes the result) and ``chunk_00000.npz``, ``chunk_00001.npz``,
-... (each a ``video-mocap-keypoints/1`` file of one chunk, written atomically: temporary file,
-then rename). A rerun with the same input and options reuses the chunks that are there; a
-different key empties the folder first. :meth:`Checkpoints.finish` removes the folder once the
-output is written.
+Layout: one folder per run key under the checkpoint cache (:func:`checkpoint_root`:
+``$VIDEO_MOCAP_CHECKPOINTS``, else ``$XDG_CACHE_HOME/video-mocap/checkpoints``, else
+``~/.cache/video-mocap/checkpoints``), named by the key: a hash of the input file and every
+option that changes the result (not of the output path, so the add-on, which names each take
+anew, resumes too). It holds ``chunk_00000.npz``, ``chunk_00001.npz``, ... (each a
+``video-mocap-keypoints/1`` file of one chunk, written atomically: temporary file, then
+rename). :meth:`Checkpoints.finish` removes the folder once the output is written; folders
+untouched for :data:`STALE_DAYS` days are removed when any run opens the cache. The output
+folder itself never holds anything but the finished output.
 
 Chunks are detected independently (each from a fresh :class:`core.detect.KeypointPipeline`),
 so a resumed run computes exactly what an uninterrupted run computes: the same chunks, then
@@ -34,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import zipfile
 from collections.abc import Mapping
@@ -107,47 +111,57 @@ def checkpoint_key(source: str | os.PathLike[str], options: Mapping[str, Any]) -
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+CHECKPOINTS_ENV = "VIDEO_MOCAP_CHECKPOINTS"
+"""Environment variable naming the checkpoint cache folder (tests point it at a temporary one)."""
+STALE_DAYS = 7.0
+"""Checkpoint folders untouched this long belong to runs nobody resumed; they are removed."""
+
+
+def checkpoint_root() -> Path:
+    """The checkpoint cache folder (see the module docstring); not created here."""
+    configured = os.environ.get(CHECKPOINTS_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "video-mocap" / "checkpoints"
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove checkpoint folders (other than ``keep``) untouched for :data:`STALE_DAYS` days."""
+    limit = time.time() - STALE_DAYS * 86400
+    for folder in root.iterdir():
+        try:
+            if folder != keep and folder.is_dir() and max(
+                    [p.stat().st_mtime for p in folder.iterdir()] + [folder.stat().st_mtime]) < limit:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
 class Checkpoints:
-    """Chunk results of one output, under ``<output>.partial/``.
+    """Chunk results of one run (input + options), in ``<checkpoint_root()>/<key>/``.
 
     Args:
-        output_path: the file the run will write (the folder is created next to it).
-        key: :func:`checkpoint_key` of the run; chunks saved under another key are discarded.
+        key: :func:`checkpoint_key` of the run.
+        root: the cache folder (default :func:`checkpoint_root`).
 
-    Opening also removes stale temporary files of an earlier run of the same output that was
-    killed while writing (``stale_removed`` lists them). Raises OutputError when the folder cannot be created (a read-only or missing output folder
-    is reported now, before any work, rather than after it).
+    Raises OutputError when the folder cannot be created.
     """
 
-    def __init__(self, output_path: str | os.PathLike[str], key: str) -> None:
-        output = Path(output_path)
-        self.folder = output.with_name(output.name + ".partial")
+    def __init__(self, key: str, root: str | os.PathLike[str] | None = None) -> None:
+        base = Path(root) if root is not None else checkpoint_root()
         self.key = key
+        self.folder = base / key[:40]
         try:
-            if not output.parent.is_dir():
-                raise OutputError(f"cannot write {output}: folder {output.parent} does not exist")
-            key_file = self.folder / "key.txt"
-            old = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
-            if old != key and self.folder.exists():
-                shutil.rmtree(self.folder)
-            self.folder.mkdir(exist_ok=True)
-            if old != key:
-                self._write_bytes(key_file, (key + "\n").encode("utf-8"))
-            self.stale_removed = _remove_stale_temporaries(output)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.utime(self.folder)
+            _prune(base, self.folder)
         except OSError as exc:
-            raise OutputError(f"cannot write {output}: {exc.strerror or exc} (checkpoint folder "
-                              f"{self.folder})") from exc
+            raise OutputError(f"cannot create the checkpoint folder {self.folder}: {exc.strerror or exc} "
+                              f"(set {CHECKPOINTS_ENV} to a writable folder)") from exc
 
     def _path(self, index: int) -> Path:
         return self.folder / f"chunk_{index:05d}.npz"
-
-    def _write_bytes(self, target: Path, data: bytes) -> None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
 
     def saved(self) -> list[int]:
         """Indices of the chunks on disk, ascending."""
@@ -171,6 +185,10 @@ class Checkpoints:
         from core.motion import write_npz_atomic
 
         path = self._path(index)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)  # a parallel run of the same key may have finished
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         write_npz_atomic(path, {k: np.asarray(v) for k, v in arrays.items()}, compressed=True)
         return path
 
@@ -207,9 +225,26 @@ def open_checkpoints(output_path: str | os.PathLike[str], source: str | os.PathL
                      options: "DetectOptions", start: int = 0, end: int | None = None,
                      stride: int = 1) -> Checkpoints:
     """:class:`Checkpoints` for detecting ``source`` with these settings into ``output_path``."""
+    check_output_folder(output_path)
     settings = {"detect": detect_options_dict(options), "start": start, "end": end, "stride": stride,
                 "chunk_frames": chunk_frames()}
-    return Checkpoints(output_path, checkpoint_key(source, settings))
+    return Checkpoints(checkpoint_key(source, settings))
+
+
+def check_output_folder(output_path: str | os.PathLike[str]) -> list[str]:
+    """Fail now, before minutes of work, if ``output_path`` cannot be written (OutputError:
+    missing or read-only folder); remove stale temporary files a killed writer of the same
+    output left there. Returns the names removed."""
+    output = Path(output_path)
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {output}: folder {folder} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=f".{output.stem}.probe."):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    return _remove_stale_temporaries(output)
 
 
 # --------------------------------------------------------------------------------------
@@ -373,5 +408,6 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
     return stitch(chunks)
 
 
-__all__ = ["CHUNK_FRAMES", "CHUNK_FRAMES_ENV", "Checkpoints", "checkpoint_key", "chunk_frames", "chunk_ranges",
+__all__ = ["CHECKPOINTS_ENV", "CHUNK_FRAMES", "CHUNK_FRAMES_ENV", "Checkpoints", "check_output_folder",
+           "checkpoint_key", "checkpoint_root", "chunk_frames", "chunk_ranges",
            "detect_resumable", "input_fingerprint", "open_checkpoints", "seam_ids", "stitch"]

@@ -41,10 +41,12 @@ RLIMIT_AS (`ulimit -v`); a read-only folder and a full disk are real tmpfs mount
 with `numpy.savez*` slowed down (the only patched component; it is marked in the rows).
 A Python 3.8 interpreter is a stand-in (the machine has none): Python 3.11 reporting 3.8.
 
-Resume (`core/checkpoint.py`): detection is saved per chunk of 300 frames under
-`<output>.partial/` (atomic files keyed by a hash of the input and options) and reused by the
-next run of the same output; the folder is removed once the output is written, and on bad
-input. A "checkpoint folder" left after a kill or cancel is that resume state, not a partial output.
+Resume (`core/checkpoint.py`): detection is saved per chunk of 300 frames in the checkpoint
+cache (`$VIDEO_MOCAP_CHECKPOINTS`, else `~/.cache/video-mocap/checkpoints/<key>/`; atomic files,
+the key a hash of the input file and the options) and reused by the next run with the same input
+and options, whatever its output name (the add-on names each take anew). The chunk folder is
+removed once the output is written, and on bad input; the output folder only ever holds the
+finished output. The tests point the cache at a temporary folder.
 """
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 if "bpy" not in sys.modules:
     os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="vm_reliability_user_")
+# workers started by these tests keep resume checkpoints in a temporary folder, not ~/.cache
+os.environ["VIDEO_MOCAP_CHECKPOINTS"] = tempfile.mkdtemp(prefix="vm_reliability_checkpoints_")
 
 import bpy  # noqa: E402
 import addon_utils  # noqa: E402  (importable once bpy is)

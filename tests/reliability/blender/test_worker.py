@@ -177,27 +177,35 @@ def test_job_worker_missing(ext, tmp_path, record, h) -> None:
     assert "cannot start the worker" in str(info.value)
 
 
-def test_add_on_rerun_resumes_a_cancelled_capture(ext, files, empty_scene, record, h) -> None:
-    """core/checkpoint.py keys checkpoints by the output path: a rerun must write the same take
-    file as the cancelled run to find them."""
+def test_add_on_rerun_resumes_a_cancelled_capture(ext, files, empty_scene, record, h, monkeypatch) -> None:
+    """Cancel a capture started the add-on's way (new_capture_job), then Capture again: the new
+    take (a new file name) resumes from the cancelled run's checkpoints (keyed by input + options)."""
     capture = __import__(f"{ext.__name__}.operators.capture", fromlist=["x"])
     prefs_module = __import__(f"{ext.__name__}.preferences", fromlist=["x"])
+    monkeypatch.setenv("VIDEO_MOCAP_CHUNK_FRAMES", "10")
     prefs = prefs_module.get_preferences(bpy.context)
     prefs.worker_python = str(h.WORKER)
     settings = bpy.context.scene.video_mocap
     settings.footage_path = str(files["long_clip"])
+    settings.use_face = False
+    events: list[dict] = []
     try:
         first = capture.new_capture_job(bpy.context)
-        time.sleep(1.1)
+        first.start()
+        _wait_stage(first, "detect", current=25)
+        first.cancel()
+        assert first.wait(timeout=60).state == "cancelled"
+        time.sleep(1.1)  # the next take gets another file name
         second = capture.new_capture_job(bpy.context)
+        second.on_event = events.append
+        second.start()
+        status = second.wait(timeout=600)
     finally:
         prefs.worker_python = ""
     out1, out2 = (job.argv[job.argv.index("-o") + 1] for job in (first, second))
-    record("resume", "Capture again in the add-on after a cancelled or failed capture of the same footage",
-           "same take file: the worker resumes" if out1 == out2 else
-           f"a new take file each time ({Path(out1).name} then {Path(out2).name}): the worker starts over",
-           "", "")
-    if out1 != out2:
-        pytest.xfail("the capture operator names every take by the time (new_take_path), so a rerun never finds "
-                     "the cancelled run's <take>.partial/ checkpoints; it should reuse the last unfinished take "
-                     "path of the same footage and settings (addon/operators/capture.py, H5)")
+    resumed = [e["message"] for e in events if e.get("event") == "info" and "resumed" in e.get("message", "")]
+    record("resume", "Capture cancelled in the add-on during detection, then Capture again (a new take file)",
+           f"{status.text()}; {len(resumed)} chunk(s) of 10 frames reused ({resumed[0] if resumed else '-'})",
+           status.state, "the new take file; the cancelled take has no file")
+    assert out1 != out2 and status.state == "succeeded" and len(resumed) >= 2
+    assert not Path(out1).exists() and Path(out2).is_file()

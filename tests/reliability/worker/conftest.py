@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,19 @@ def parse_events(stdout: str) -> list[dict[str, Any]]:
 
 def core_argv(args: Sequence[str], mode: str = "json", python: Path | str = WORKER) -> list[str]:
     return [str(python), "-m", "core", "--progress", mode, *map(str, args)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkpoint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Worker runs keep their resume checkpoints here (VIDEO_MOCAP_CHECKPOINTS), not in ~/.cache."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    old = os.environ.get("VIDEO_MOCAP_CHECKPOINTS")
+    os.environ["VIDEO_MOCAP_CHECKPOINTS"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("VIDEO_MOCAP_CHECKPOINTS", None)
+    else:
+        os.environ["VIDEO_MOCAP_CHECKPOINTS"] = old
 
 
 @pytest.fixture(scope="session")

@@ -39,11 +39,23 @@ def test_read_only_output_folder(cli, media, tmpfs, record, h) -> None:
     folder = tmpfs("1m", readonly=True)
     out = folder / "motion.npz"
     run = cli(["capture", str(media["keypoints"]), "-o", str(out), "--no-face"])
-    record("output paths", "read-only output folder (read-only tmpfs mount)", run.message, run.code,
+    record("output paths", "read-only output folder, keypoints input (read-only tmpfs mount)", run.message, run.code,
            h.describe_left(h.leftovers(folder)))
     run.assert_clean()
     assert run.code == 4 and "read-only" in run.message.lower(), run.message
     assert not h.leftovers(folder)
+
+
+def test_read_only_output_folder_refused_before_work(cli, media, tmpfs, record, h) -> None:
+    """With footage as input the checkpoint folder is made first, so the problem shows at once."""
+    folder = tmpfs("1m", readonly=True)
+    out = folder / "motion.npz"
+    run = cli(["capture", str(media["long_clip"]), "-o", str(out), "--no-face"])
+    record("output paths", "read-only output folder, footage input (read-only tmpfs mount)",
+           f"{run.message} (stages run: {run.stages() or 'none'})", run.code, h.describe_left(h.leftovers(folder)))
+    run.assert_clean()
+    assert run.code == 4 and "read-only" in run.message.lower(), run.message
+    assert run.stages() == [] and not h.leftovers(folder)
 
 
 def test_output_folder_missing(cli, media, tmp_path, record, h) -> None:

@@ -1,5 +1,6 @@
-"""Resume (core/checkpoint.py): chunks saved atomically under ``<output>.partial/``; a rerun after
-a real kill or cancel resumes from the last chunk and gives the same result as an uninterrupted run."""
+"""Resume (core/checkpoint.py): chunks saved atomically in the checkpoint cache, keyed by input and
+options; a rerun after a real kill or cancel resumes from the last chunk and gives the same result
+as an uninterrupted run, and the output folder never holds anything but the finished output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from addon.motion_file import load_motion
-from core.checkpoint import CHUNK_FRAMES_ENV, Checkpoints, checkpoint_key, detect_resumable, open_checkpoints, stitch
+from core.checkpoint import (CHECKPOINTS_ENV, CHUNK_FRAMES_ENV, Checkpoints, check_output_folder, checkpoint_key,
+                             detect_resumable, open_checkpoints, stitch)
 from core.detect import DetectOptions
 from core.errors import OutputError
 from core.keypoints_file import Keypoints, PersonKeypoints
@@ -29,26 +31,42 @@ def clip(tmp_path_factory, players, h) -> Path:
 
 
 def test_checkpoints_files(tmp_path, tmpfs) -> None:
-    out = tmp_path / "take.npz"
-    ck = Checkpoints(out, "k1")
-    assert ck.folder == tmp_path / "take.npz.partial" and ck.saved() == []
+    root = tmp_path / "cache"
+    ck = Checkpoints("k1" * 20, root)
+    assert ck.folder.parent == root and ck.saved() == []
     ck.save_chunk(0, {"a": np.arange(3)})
     ck.save_chunk(2, {"a": np.arange(4)})
     assert ck.saved() == [0, 2] and ck.load_chunk(1) is None
-    np.testing.assert_array_equal(Checkpoints(out, "k1").load_chunk(2)["a"], np.arange(4))
+    np.testing.assert_array_equal(Checkpoints("k1" * 20, root).load_chunk(2)["a"], np.arange(4))
     (ck.folder / "chunk_00002.npz").write_bytes(b"PK\x03\x04 damaged")
     assert ck.load_chunk(2) is None and ck.saved() == [0]  # damaged: dropped, recomputed
-    assert Checkpoints(out, "k2").saved() == []  # other input or options: old chunks discarded
+    assert Checkpoints("k2" * 20, root).saved() == []  # other input or options: other folder
     assert not [p for p in ck.folder.iterdir() if p.name.startswith(".")]  # no temporary files
     ck.finish()
     assert not ck.folder.exists()
+    ck.save_chunk(1, {"a": np.arange(2)})  # a parallel run finished the folder: recreated
+    abandoned = Checkpoints("k3" * 20, root)
+    abandoned.save_chunk(0, {"a": np.arange(1)})
+    for path in [abandoned.folder, *abandoned.folder.iterdir()]:
+        os.utime(path, (0, 0))
+    Checkpoints("k4" * 20, root)
+    assert not abandoned.folder.exists() and ck.folder.exists()  # untouched for a week: pruned
+    with pytest.raises(OutputError, match="Read-only"):
+        Checkpoints("k", tmpfs("64k", readonly=True) / "cache")
+
+
+def test_output_folder_checked_and_stale_temporaries_removed(tmp_path, tmpfs) -> None:
+    out = tmp_path / "take.npz"
     stale, fresh = tmp_path / ".take.x1.tmp.npz", tmp_path / ".take.x2.tmp.npz"  # left by killed writers
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
     os.utime(stale, (0, 0))
-    assert Checkpoints(out, "k3").stale_removed == [stale.name] and fresh.exists() and not stale.exists()
+    assert check_output_folder(out) == [stale.name] and fresh.exists() and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name]  # the probe left nothing
     with pytest.raises(OutputError, match="Read-only"):
-        Checkpoints(tmpfs("64k", readonly=True) / "take.npz", "k")
+        check_output_folder(tmpfs("64k", readonly=True) / "take.npz")
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output_folder(tmp_path / "nope" / "take.npz")
 
 
 def test_key_follows_input_and_options(clip, tmp_path) -> None:
@@ -85,7 +103,9 @@ def test_stitch_keeps_ids_across_the_seam() -> None:
 def test_resumed_detection_equals_uninterrupted(clip, tmp_path, monkeypatch, record) -> None:
     monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
     options, quiet = DetectOptions(face=False), Progress("quiet")
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "a"))
     whole = detect_resumable(clip, options, quiet, open_checkpoints(tmp_path / "a.npz", clip, options))
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "b"))
     ck = open_checkpoints(tmp_path / "b.npz", clip, options)
     detect_resumable(clip, options, quiet, ck)
     for index in ck.saved()[2:]:  # as if killed during the third chunk
@@ -93,7 +113,7 @@ def test_resumed_detection_equals_uninterrupted(clip, tmp_path, monkeypatch, rec
     resumed = detect_resumable(clip, options, quiet, open_checkpoints(tmp_path / "b.npz", clip, options))
     record(AREA, f"detection resumed from 2 of {len(ck.saved()) or 4} chunks ({CHUNK} frames each) vs "
            "uninterrupted", f"{resumed.num_frames} frames, ids {resumed.person_ids.tolist()}: equal arrays",
-           "equal", "checkpoint folder until the output is written")
+           "equal", "checkpoint folder in the cache until the output is written")
     assert whole.num_frames == resumed.num_frames == 36
     assert whole.person_ids.tolist() == resumed.person_ids.tolist() and len(whole.people) >= 2
     for a, b in zip(whole.to_arrays().items(), resumed.to_arrays().items()):
@@ -106,8 +126,14 @@ def _motion_arrays(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files if k != "source"}
 
 
+def _chunks(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.glob("*/chunk_*.npz")) if root.is_dir() else []
+
+
 def test_capture_resumes_after_a_real_kill(cli, live, clip, tmp_path, record, h, monkeypatch) -> None:
     monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(cache))
     args = ["--no-face", "--smoothing", "1"]
     reference = tmp_path / "ref" / "take.npz"
     reference.parent.mkdir()
@@ -119,18 +145,18 @@ def test_capture_resumes_after_a_real_kill(cli, live, clip, tmp_path, record, h,
     job.wait_for(lambda e: e.get("event") == "progress" and e.get("stage") == "detect" and e["current"] >= 24)
     job.signal(signal.SIGKILL)
     killed = job.finish()
-    partial = out.with_name(out.name + ".partial")
-    chunks = sorted(p.name for p in partial.glob("chunk_*.npz")) if partial.is_dir() else []
+    chunks = _chunks(cache)
     assert killed.code == -signal.SIGKILL and not out.exists() and len(chunks) >= 2, chunks
+    assert os.listdir(out.parent) == []  # the output folder holds nothing after the kill
     again = cli(["capture", str(clip), "-o", str(out), *args])
     resumed = [e["message"] for e in again.events if e.get("event") == "info" and "resumed" in e.get("message", "")]
     record(AREA, f"capture killed (SIGKILL) during detection after {len(chunks)} saved chunks, then run again",
            f"{again.message}; {len(resumed)} chunk(s) reused ('{resumed[0] if resumed else ''}'); motion file "
            "equal to an uninterrupted run", again.code,
-           "the motion file only (checkpoint folder removed)" if not partial.exists() else "checkpoint folder left")
+           "the motion file only; checkpoints removed" if not _chunks(cache) else "checkpoints left")
     again.assert_clean()
     assert again.code == 0 and len(resumed) == len(chunks)
-    assert not partial.exists() and sorted(p.name for p in out.parent.iterdir()) == [out.name]
+    assert not _chunks(cache) and sorted(p.name for p in out.parent.iterdir()) == [out.name]
     want, got = _motion_arrays(reference), _motion_arrays(out)
     assert sorted(want) == sorted(got)
     for key in want:
@@ -143,18 +169,20 @@ def test_capture_resumes_after_a_real_kill(cli, live, clip, tmp_path, record, h,
 
 def test_capture_resumes_after_cancel(cli, live, clip, tmp_path, record, monkeypatch) -> None:
     monkeypatch.setenv(CHUNK_FRAMES_ENV, str(CHUNK))
-    out = tmp_path / "take.npz"
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(cache))
+    out = tmp_path / "out" / "take.npz"
+    out.parent.mkdir()
     job = live(["capture", str(clip), "-o", str(out), "--no-face"])
     job.wait_for(lambda e: e.get("event") == "progress" and e.get("stage") == "detect" and e["current"] >= 14)
     job.signal(signal.SIGTERM)
     cancelled = job.finish()
-    partial = out.with_name(out.name + ".partial")
-    saved = sorted(partial.glob("chunk_*.npz"))
-    assert cancelled.code == 130 and not out.exists() and saved
+    saved = _chunks(cache)
+    assert cancelled.code == 130 and not out.exists() and saved and os.listdir(out.parent) == []
     again = cli(["capture", str(clip), "-o", str(out), "--no-face"])
     resumed = [e for e in again.events if e.get("event") == "info" and "resumed" in e.get("message", "")]
     record(AREA, f"capture cancelled (SIGTERM) during detection after {len(saved)} saved chunk(s), then run again",
            f"{again.message}; {len(resumed)} chunk(s) reused", again.code,
-           "the motion file only" if not partial.exists() else "checkpoint folder left")
-    assert again.code == 0 and len(resumed) == len(saved) and not partial.exists()
-    assert os.listdir(tmp_path) == [out.name]
+           "the motion file only; checkpoints removed" if not _chunks(cache) else "checkpoints left")
+    assert again.code == 0 and len(resumed) == len(saved) and not _chunks(cache)
+    assert os.listdir(out.parent) == [out.name]
