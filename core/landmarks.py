@@ -3,11 +3,17 @@
 * Body: the BlazePose landmark network on the person's region
   (:class:`models.detectors.pose_landmarks.PoseLandmarkModel`; region tracking, so it
   works from behind; only the full model, complexity 1, exists offline).
-* Hands: mediapipe Hands in video mode (``static_image_mode=False``), one instance per
-  person and side, on an upright crop around that side's pose wrist. Left/right are the
-  person's anatomical hands, taken from the body's arm chain (which wrist the crop follows,
-  and which pose wrist the found hand's wrist is nearest), never from the classifier alone.
-* Face: mediapipe FaceMesh in video mode, one instance per person, on a crop around the head.
+* Hands: the hand landmark network (:mod:`models.detectors.hand_landmarks`) on a rotated
+  crop around that side's pose wrist, then tracked from its own landmarks frame to frame
+  (video mode as in mediapipe Hands, but the body replaces the palm detector, which cost
+  more than the landmark network itself). Left/right are the person's anatomical hands,
+  taken from the body's arm chain (which wrist the crop follows, and which pose wrist the
+  found hand's wrist is nearest), never from the classifier alone.
+* Face: the face mesh network (:mod:`models.detectors.face_landmarks`) on a crop around the
+  head from the body's face landmarks, then tracked from its own mesh (no face detector).
+
+One network instance of each kind serves every person; per person only the tracked regions
+are kept.
 
 Units: pixels of the full frame (x right, y down); world landmarks in metres.
 """
@@ -15,17 +21,17 @@ Units: pixels of the full frame (x right, y down); world landmarks in metres.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from core.keypoints_file import NUM_FACE, NUM_HAND
+from models.detectors.face_landmarks import FaceLandmarkModel
+from models.detectors.hand_landmarks import HandLandmarkModel
 from models.detectors.pose_landmarks import BodyLandmarks
-from models.detectors.roi import Roi, cut
+from models.detectors.roi import Roi
 
-HAND_CROP = 256
-FACE_CROP = 256
 # pose landmark indices (mediapipe): wrist, pinky knuckle, index knuckle, elbow, per side
 ARM = {"left": (15, 17, 19, 13), "right": (16, 18, 20, 14)}
 SHOULDERS = (11, 12)
@@ -60,19 +66,9 @@ class PersonFrame:
     face: FaceResult | None = None
 
 
-def _smooth_roi(previous: Roi | None, new: Roi, alpha: float = 0.6) -> Roi:
-    """Exponential smoothing of an upright crop (keeps the video-mode trackers' input steady)."""
-    if previous is None:
-        return new
-    jump = np.hypot(new.cx - previous.cx, new.cy - previous.cy)
-    if jump > 0.5 * previous.size or not 0.67 < new.size / previous.size < 1.5:
-        return new
-    mix = lambda a, b: alpha * b + (1 - alpha) * a  # noqa: E731
-    return Roi(mix(previous.cx, new.cx), mix(previous.cy, new.cy), mix(previous.size, new.size), 0.0)
-
-
 def hand_roi(body: BodyLandmarks, side: str) -> Roi | None:
-    """Upright square around one hand, predicted from the pose arm (None when the arm is unseen)."""
+    """Square around one hand predicted from the pose arm, rotated so wrist -> knuckles points
+    up (the hand network's upright hand); None when the arm is unseen."""
     wrist_i, pinky_i, index_i, elbow_i = ARM[side]
     if body.confidence[wrist_i] < 0.02:  # visibility is often low for hands in plain view: only skip hopeless ones
         return None
@@ -82,9 +78,13 @@ def hand_roi(body: BodyLandmarks, side: str) -> Roi | None:
     palm = float(np.linalg.norm(knuckles - wrist))
     forearm = float(np.linalg.norm(pts[elbow_i] - wrist))
     shoulders = float(np.linalg.norm(pts[SHOULDERS[0]] - pts[SHOULDERS[1]]))
-    centre = wrist + 1.0 * (knuckles - wrist)
-    side_px = max(9.0 * palm, 2.2 * forearm, 1.1 * shoulders, 64.0)
-    return Roi(float(centre[0]), float(centre[1]), side_px, 0.0)
+    # pose knuckles are rough: when they sit on the wrist, point the hand along the forearm
+    tip = knuckles if palm > 0.1 * forearm else wrist + 0.4 * (wrist - pts[elbow_i])
+    aligned = Roi.from_alignment(wrist, tip, scale=1.0)
+    palm = max(palm, 0.25 * forearm)
+    centre = wrist - 1.0 * palm * aligned.axes[1]  # the region's up is -y
+    side_px = max(3.0 * palm, 0.8 * forearm, 0.6 * shoulders, 24.0)
+    return Roi(float(centre[0]), float(centre[1]), side_px, aligned.rotation)
 
 
 def _inside(roi: Roi, shape: tuple[int, ...]) -> bool:
@@ -105,34 +105,24 @@ def face_roi(body: BodyLandmarks) -> Roi | None:
 
 
 class PersonLandmarker:
-    """Hands and face for one tracked person: mediapipe solutions in video mode, one instance each.
+    """Hands and face of one tracked person: the regions tracked from frame to frame.
 
     Args:
-        hands: run the hand model.
-        face: run the face mesh.
-        hand_complexity: 0 (lite) or 1 (full) hand landmark model.
+        hand_model, face_model: the shared networks (None: that part is not run).
+        min_presence: network score (0..1) needed to accept a hand or a face.
     """
 
-    def __init__(self, hands: bool = True, face: bool = True, hand_complexity: int = 0) -> None:
-        import mediapipe as mp
-
-        self._hands: dict[str, Any] = {}
-        if hands:
-            for side in ("left", "right"):
-                self._hands[side] = mp.solutions.hands.Hands(
-                    static_image_mode=False, max_num_hands=1, model_complexity=hand_complexity,
-                    min_detection_confidence=0.5, min_tracking_confidence=0.5)
-        self._face = (mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                      refine_landmarks=False,
-                                                      min_detection_confidence=0.5,
-                                                      min_tracking_confidence=0.5)
-                      if face else None)
-        self._hand_rois: dict[str, Roi | None] = {"left": None, "right": None}
-        self._face_roi: Roi | None = None
-        # frames since the model last found something; while nothing is found the (costly)
-        # palm/face detectors inside the solutions are retried only every ``retry_every`` frames
+    def __init__(self, hand_model: HandLandmarkModel | None, face_model: FaceLandmarkModel | None,
+                 min_presence: float = 0.5) -> None:
+        self._hand_model = hand_model
+        self._face_model = face_model
+        self.min_presence = min_presence
+        self._hand_track: dict[str, Roi | None] = {"left": None, "right": None}
+        self._face_track: Roi | None = None
+        # frames since the model last found something; while nothing is found the search
+        # from the body's region is retried only every ``retry_every`` frames
         self._misses: dict[str, int] = {"left": 0, "right": 0, "face": 0}
-        self.retry_every = 3
+        self.retry_every = 2
 
     def _skip(self, key: str) -> bool:
         misses = self._misses[key]
@@ -141,63 +131,60 @@ class PersonLandmarker:
     def _note(self, key: str, found: bool) -> None:
         self._misses[key] = 0 if found else self._misses[key] + 1
 
-    def close(self) -> None:
-        for solution in list(self._hands.values()) + ([self._face] if self._face is not None else []):
-            solution.close()
-        self._hands.clear()
-        self._face = None
+    def _find(self, run: Any, tracked: Roi | None, from_body: Roi, near: float) -> Any:
+        """Landmarks from the tracked region when it is still near the body's, else from the
+        body's region refined once by the landmarks' own region; None when not found."""
+        if tracked is not None and np.hypot(tracked.cx - from_body.cx, tracked.cy - from_body.cy) < near:
+            found = run(tracked)
+            if found.presence >= self.min_presence:
+                return found
+        found = run(from_body)
+        if found.presence < self.min_presence:
+            return None
+        refined = run(found.next_roi())
+        return refined if refined.presence >= self.min_presence else found
 
     def hands(self, image_rgb: np.ndarray, body: BodyLandmarks) -> dict[str, HandResult | None]:
         """Left and right hand of this person (anatomical sides from the body's arms)."""
         found: dict[str, HandResult | None] = {"left": None, "right": None}
-        for side, solution in self._hands.items():
+        if self._hand_model is None:
+            return found
+        run = lambda roi: self._hand_model.run(image_rgb, roi)  # noqa: E731
+        for side in ("left", "right"):
             roi = hand_roi(body, side)
-            if roi is not None and not _inside(roi, image_rgb.shape):
-                roi = None
-            if roi is None:
-                self._hand_rois[side] = None
+            if roi is None or not _inside(roi, image_rgb.shape):
+                self._hand_track[side] = None
                 continue
-            roi = _smooth_roi(self._hand_rois[side], roi)
-            self._hand_rois[side] = roi
-            if self._skip(side):
+            if self._hand_track[side] is None and self._skip(side):
                 self._misses[side] += 1
                 continue
-            crop = cut(image_rgb, roi, HAND_CROP)
-            result = solution.process(crop)
-            self._note(side, bool(result.multi_hand_landmarks))
-            if not result.multi_hand_landmarks:
-                continue
-            lms = result.multi_hand_landmarks[0].landmark
-            unit = np.array([[p.x, p.y] for p in lms], dtype=np.float64)
-            world = np.array([[p.x, p.y, p.z] for p in result.multi_hand_world_landmarks[0].landmark])
-            score = float(result.multi_handedness[0].classification[0].score)
-            found[side] = HandResult(roi.to_image(unit), world, np.full(NUM_HAND, min(max(score, 0.0), 1.0)))
+            hand = self._find(run, self._hand_track[side], roi, near=roi.size)
+            self._note(side, hand is not None)
+            self._hand_track[side] = hand.next_roi() if hand is not None else None
+            if hand is not None:
+                found[side] = HandResult(hand.points_2d, hand.world,
+                                         np.full(NUM_HAND, min(max(hand.presence, 0.0), 1.0)))
         return _assign_sides(found, body)
 
     def face(self, image_rgb: np.ndarray, body: BodyLandmarks) -> FaceResult | None:
         """Face mesh of this person, or None when the face is not seen."""
-        if self._face is None:
+        if self._face_model is None:
             return None
         roi = face_roi(body)
         if roi is None:
-            self._face_roi = None
+            self._face_track = None
             return None
-        roi = _smooth_roi(self._face_roi, roi)
-        self._face_roi = roi
-        if self._skip("face"):
+        if self._face_track is None and self._skip("face"):
             self._misses["face"] += 1
             return None
-        result = self._face.process(cut(image_rgb, roi, FACE_CROP))
-        self._note("face", bool(result.multi_face_landmarks))
-        if not result.multi_face_landmarks:
+        run = lambda r: self._face_model.run(image_rgb, r)  # noqa: E731
+        mesh = self._find(run, self._face_track, roi, near=0.5 * roi.size)
+        self._note("face", mesh is not None)
+        self._face_track = mesh.next_roi() if mesh is not None else None
+        if mesh is None:
             return None
-        lms = result.multi_face_landmarks[0].landmark
-        raw = np.array([[p.x, p.y, p.z] for p in lms[:NUM_FACE]], dtype=np.float64)
-        points = np.empty((NUM_FACE, 3))
-        points[:, :2] = roi.to_image(raw[:, :2])
-        points[:, 2] = raw[:, 2] * roi.size
         confidence = float(body.confidence[list(FACE_POINTS)].mean())
-        return FaceResult(points, confidence)
+        return FaceResult(mesh.points[:NUM_FACE], confidence)
 
 
 def _assign_sides(found: dict[str, HandResult | None], body: BodyLandmarks) -> dict[str, HandResult | None]:
@@ -225,18 +212,20 @@ def _assign_sides(found: dict[str, HandResult | None], body: BodyLandmarks) -> d
     return out
 
 
-@dataclass
 class LandmarkRunner:
-    """Hands and face for every tracked person; one :class:`PersonLandmarker` per track id.
+    """Hands and face for every tracked person; one :class:`PersonLandmarker` per track id,
+    one network of each kind for all.
 
     ``timings`` accumulates seconds per stage (``hands``, ``face``).
     """
 
-    hands: bool = True
-    face: bool = True
-    hand_complexity: int = 0
-    timings: dict[str, float] = field(default_factory=lambda: {"hands": 0.0, "face": 0.0})
-    _people: dict[int, PersonLandmarker] = field(default_factory=dict)
+    def __init__(self, hands: bool = True, face: bool = True, hand_complexity: int = 0,
+                 num_threads: int = 1) -> None:
+        self.hands, self.face = hands, face
+        self._hand_model = HandLandmarkModel(hand_complexity, num_threads) if hands else None
+        self._face_model = FaceLandmarkModel(num_threads) if face else None
+        self.timings: dict[str, float] = {"hands": 0.0, "face": 0.0}
+        self._people: dict[int, PersonLandmarker] = {}
 
     def run(self, image_rgb: np.ndarray, person_id: int, body: BodyLandmarks) -> PersonFrame:
         """Keypoints of person ``person_id`` whose body landmarks are ``body``."""
@@ -245,7 +234,7 @@ class LandmarkRunner:
             return frame
         person = self._people.get(person_id)
         if person is None:
-            person = self._people[person_id] = PersonLandmarker(self.hands, self.face, self.hand_complexity)
+            person = self._people[person_id] = PersonLandmarker(self._hand_model, self._face_model)
         if self.hands:
             start = time.perf_counter()
             hands = person.hands(image_rgb, body)
@@ -258,11 +247,8 @@ class LandmarkRunner:
         return frame
 
     def end(self, person_id: int) -> None:
-        """Free the models of a track that ended."""
-        person = self._people.pop(person_id, None)
-        if person is not None:
-            person.close()
+        """Forget a track that ended."""
+        self._people.pop(person_id, None)
 
     def close(self) -> None:
-        for person_id in list(self._people):
-            self.end(person_id)
+        self._people.clear()
