@@ -19,10 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.fit import markers as M  # noqa: E402
 from core.fit.body import FitOptions, fit_clip  # noqa: E402
 from core.fit.observations import PersonObservations, observations_from_keypoints  # noqa: E402
 from models.body import load_body_model  # noqa: E402
+from models.keypoints import LEFT_HAND_MAP, POSE_MAP, RIGHT_HAND_MAP  # noqa: E402
 from models.kinematics import axis_angle_to_matrix_np, matrix_to_axis_angle_np  # noqa: E402
 
 SIZE = (1280, 720)
@@ -40,11 +40,9 @@ def synthetic_person(model, frames: int, seed: int, focal: float = 1000.0) -> Pe
     with torch.no_grad():
         out = model(torch.zeros(frames, 10), f32(go), f32(body), f32(hands[0]), f32(hands[1]),
                     torch.zeros(frames, 3), f32(transl))
-        rest = model.rest_joints(torch.zeros(1, 10))[0]
-        rot, par = out.transforms[..., :3, :3], np.asarray(model._parents_list)
-        pts = M.marker_positions(M.pose_markers(), rot, out.joints, rest, par).numpy()
-        hm = np.stack([M.marker_positions(M.hand_markers(s), rot, out.joints, rest, par).numpy()
-                       for s in ("left", "right")])
+        rest = model.rest_joints(torch.zeros(1, 10))
+        pts = POSE_MAP.scatter(POSE_MAP.points(out.transforms, rest).numpy(), 33)   # NaN: unmapped
+        hm = np.stack([m.points(out.transforms, rest).numpy() for m in (LEFT_HAND_MAP, RIGHT_HAND_MAP)])
     c = np.array(SIZE) / 2
     proj = lambda p: focal * p[..., :2] / p[..., 2:3] + c + rng.normal(0, 2.0, p.shape[:-1] + (2,))  # noqa: E731
     return PersonObservations(

@@ -192,6 +192,29 @@ class LandmarkMap:
         """(B, L, D) landmark array -> (B, N, D) the rows this map explains, in its order."""
         return landmarks[:, torch.as_tensor(self.landmarks, device=landmarks.device)]
 
+    def rows(self, landmarks: tuple[int, ...] | list[int]) -> list[int]:
+        """Row of each given landmark index in this map (ValueError if it is not mapped)."""
+        found = []
+        for lm in landmarks:
+            hit = np.nonzero(self.landmarks == lm)[0]
+            if len(hit) == 0:
+                raise ValueError(f"landmark {lm} is not in this map")
+            found.append(int(hit[0]))
+        return found
+
+    def scatter(self, points: np.ndarray, num_landmarks: int) -> np.ndarray:
+        """(..., N, D) rows of this map -> (..., num_landmarks, D) landmark array, NaN where unmapped
+        (what a detector that saw exactly the model points would report; NaN = unknown)."""
+        out = np.full((*points.shape[:-2], num_landmarks, points.shape[-1]), np.nan, dtype=points.dtype)
+        out[..., self.landmarks, :] = points
+        return out
+
+    @classmethod
+    def concat(cls, *maps: LandmarkMap) -> LandmarkMap:
+        """One map evaluating the rows of several (in order), e.g. body + both hands in one gather."""
+        return cls(*(np.concatenate([getattr(m, f) for m in maps]) for f in
+                     ("landmarks", "joints", "weights", "offsets", "extend_from", "extend")))
+
 
 POSE_MAP = LandmarkMap.from_targets(POSE_TARGETS)
 LEFT_HAND_MAP = LandmarkMap.from_targets(hand_targets("left"))

@@ -32,13 +32,13 @@ from torch import Tensor
 from core.fit import contact as contact_mod
 from core.fit import focal as focal_mod
 from core.fit import hands as hands_mod
-from core.fit import markers as markers_mod
 from core.fit import priors
 from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
 from core.fit.init import initial_pose, kabsch
 from core.fit.observations import PersonObservations, align_to_view_rays
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
+from models import keypoints as kp
 from models import kinematics as kin
 from models.body import BodyModel
 
@@ -121,6 +121,18 @@ W_PENETRATION = 200.0
 VIEW_RAY_ALIGNMENT = False    # turn crop-aligned 3D landmarks onto each person's view ray (mixed on the samples: off)
 
 
+BODY_MAP = kp.POSE_MAP
+"""Pose landmarks the body model explains (rows of the fitter's body arrays, in this order)."""
+_ALL_MAP = kp.LandmarkMap.concat(kp.POSE_MAP, kp.LEFT_HAND_MAP, kp.RIGHT_HAND_MAP)
+_NB = len(BODY_MAP.landmarks)
+_NH = len(kp.LEFT_HAND_MAP.landmarks)
+_LM = kp.POSE_LANDMARK_NAMES.index
+HIP_ROWS = BODY_MAP.rows([_LM("left_hip"), _LM("right_hip")])
+FOOT_ROWS = [BODY_MAP.rows([_LM(f"{s}_ankle"), _LM(f"{s}_heel"), _LM(f"{s}_foot_index")])
+             for s in ("left", "right")]   # ankle, heel, toe tip per foot
+_TORSO_LANDMARKS = [_LM(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+
+
 def _gmof(sq: Tensor, sigma: float) -> Tensor:
     """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2)."""
     s2 = sigma * sigma
@@ -141,18 +153,17 @@ class _Person:
         self.seen = obs.valid.copy()
         max_gap = max(1, int(round(options.max_gap_s * fps)))
         self.valid = self.seen | _short_gaps(self.seen, max_gap)
-        self.body_markers = markers_mod.pose_markers()
-        self.hand_markers = [markers_mod.hand_markers("left"), markers_mod.hand_markers("right")]
-        self.all_markers = markers_mod.concat(self.body_markers, *self.hand_markers)  # 33 + 21 + 21
 
         def t(a: np.ndarray) -> Tensor:
             return torch.as_tensor(np.asarray(a, np.float32), device=dev, dtype=dt)
 
-        w_body = obs.body_conf * self.body_markers.weights[None]
-        self.w_body = t(w_body)
-        self.body_2d = t(obs.body_2d)
-        hips = obs.body_3d[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdims=True)
-        self.body_3d = t(obs.body_3d - hips)
+        rows = BODY_MAP.landmarks
+        self.w_body_np = (obs.body_conf[:, rows] * BODY_MAP.weights[None]).astype(np.float64)   # (T, N)
+        self.body_2d_np = obs.body_2d[:, rows].astype(np.float64)                                # (T, N, 2)
+        self.w_body = t(self.w_body_np)
+        self.body_2d = t(self.body_2d_np)
+        hips = obs.body_3d[:, BODY_MAP.landmarks[HIP_ROWS]].mean(1, keepdims=True)
+        self.body_3d = t(obs.body_3d[:, rows] - hips)
         hand_conf = obs.hand_conf if options.hands else np.zeros_like(obs.hand_conf)
         self.w_hand = t(hand_conf)                                           # (2, T, 21)
         self.hand_2d = t(obs.hand_2d)
@@ -166,7 +177,7 @@ class _Person:
         self.radii = t(hands_mod.hand_sphere_radii())
         self.torso_idx = hands_mod.torso_joint_indices()
         self.torso_radii = t(np.array([r for _, r in hands_mod.TORSO_SPHERES], np.float32))
-        self.foot_idx = [list(markers_mod.FOOT_LANDMARKS["left"]), list(markers_mod.FOOT_LANDMARKS["right"])]
+        self.foot_idx = FOOT_ROWS
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
         self._init_params()
@@ -179,10 +190,12 @@ class _Person:
     def _init_params(self) -> None:
         dev, dt, T = self.dev, self.dt, self.T
         with torch.no_grad():
-            rest = self.model.rest_joints(torch.zeros(1, 10, device=dev, dtype=dt).to(self.model.device))[0]
-        rest = rest.to(dev, dt).cpu().numpy()
-        torso = [11, 12, 23, 24]
-        src = rest[self.body_markers.joints[torso]] + self.body_markers.offsets[torso]
+            rest = self.model.rest_joints(torch.zeros(1, 10, device=dev, dtype=dt).to(self.model.device))
+            torso_rows = BODY_MAP.rows(_TORSO_LANDMARKS)
+            local = BODY_MAP.local_offsets(rest)[0, torso_rows].cpu().numpy()
+        rest = rest[0].to(dev, dt).cpu().numpy()
+        torso = _TORSO_LANDMARKS
+        src = rest[BODY_MAP.joints[torso_rows]] + local
         target = fill_gaps(self.obs.body_3d[:, torso], self.seen)
         w = np.where(self.seen[:, None], np.clip(self.obs.body_conf[:, torso], 0.05, 1.0), 1.0)
         body_pose = np.zeros((T, 21, 3), np.float32)
@@ -215,9 +228,9 @@ class _Person:
         joints, transforms = kin.forward_kinematics(rotations, rest, self.model._parents_list,
                                                     self.transl if with_transl else None)
         world_rot = transforms[..., :3, :3]
-        every = markers_mod.marker_positions(self.all_markers, world_rot, joints, rest, self.parents)
-        body_m = every[:, :33]
-        hand_m = torch.stack((every[:, 33:54], every[:, 54:75]))                  # (2, T, 21, 3)
+        every = _ALL_MAP.points(transforms, rest[None])                          # (T, N + 42, 3)
+        body_m = every[:, :_NB]
+        hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
         return {"joints": joints, "rot": world_rot, "body": body_m, "hands": hand_m, "rest": rest}
 
     # -- loss terms ----------------------------------------------------------------------
@@ -243,7 +256,7 @@ class _Person:
         out = self.forward(with_transl=False)
         T = self.T
         body = out["body"]
-        hip = body[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdim=True)
+        hip = body[:, HIP_ROWS].mean(1, keepdim=True)
         res = ((body - hip) - self.body_3d) ** 2
         loss = W_LIFT_3D * (self.w_body[..., None] * res).sum() / T
         loss = loss + self._hand_3d_loss(out)
@@ -263,7 +276,7 @@ class _Person:
         proj = self.focal * body[..., :2] / body[..., 2:3].clamp(min=0.05) + self.center
         sq = (((proj - self.body_2d) * depth[..., None] / self.focal) ** 2).sum(-1)
         loss = W_2D * (self.w_body * _gmof(sq, ROBUST_SIGMA_M)).sum() / T
-        hip = body[:, list(markers_mod.HIP_LANDMARKS)].mean(1, keepdim=True)
+        hip = body[:, HIP_ROWS].mean(1, keepdim=True)
         loss = loss + W_PLACE_3D * (self.w_body[..., None] * ((body - hip) - self.body_3d) ** 2).sum() / T
         hands = out["hands"]
         hdepth = hands[..., 2].detach().clamp(min=0.1)
@@ -293,8 +306,7 @@ class _Person:
     def set_translation(self, focal: float, center: np.ndarray) -> None:
         """Solve the per-frame translation linearly for the current pose and focal."""
         pts = self.markers_np(with_transl=False)
-        w = (self.w_body.cpu().numpy()).astype(np.float64)
-        t = focal_mod.solve_translation(pts, self.obs.body_2d, w, focal, center)
+        t = focal_mod.solve_translation(pts, self.body_2d_np, self.w_body_np, focal, center)
         ok = np.isfinite(t).all(1) & (t[:, 2] > 0.2)
         if ok.any():
             t = fill_gaps(np.where(ok[:, None], t, 0.0), ok)
@@ -436,8 +448,7 @@ def _estimate_focal(people: list[_Person], image_size: tuple[int, int]) -> focal
     bodies = []
     for person in people:
         pts = person.markers_np(with_transl=False)
-        w = person.w_body.cpu().numpy().astype(np.float64)
-        bodies.append((pts[person.seen], person.obs.body_2d[person.seen].astype(np.float64), w[person.seen]))
+        bodies.append((pts[person.seen], person.body_2d_np[person.seen], person.w_body_np[person.seen]))
     return focal_mod.estimate_focal(bodies, image_size)
 
 
@@ -463,7 +474,7 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
         out = model(t(np.tile(betas, (T, 1))), t(go), t(body), t(lh), t(rh),
                     person.jaw.to(model.device), t(transl))
         joints = out.joints.cpu().numpy()
-    conf = (person.obs.body_conf * person.body_markers.weights).sum(1) / person.body_markers.weights.sum()
+    conf = (person.obs.body_conf[:, BODY_MAP.landmarks] * BODY_MAP.weights).sum(1) / BODY_MAP.weights.sum()
     conf = np.where(person.valid, np.clip(conf, 0.0, 1.0), 0.0).astype(np.float32)
     arrays = [go, body, lh, rh, transl, joints]
     if not all(np.isfinite(a).all() for a in arrays):  # last line of defence: never NaN

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from addon.motion_file import load_motion
-from core.fit import markers as M
 from core.keypoints_file import Keypoints, PersonKeypoints, save_keypoints
+from models.keypoints import LEFT_HAND_MAP, POSE_MAP, RIGHT_HAND_MAP
 from models.body import load_body_model
 from models.kinematics import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
@@ -37,25 +37,23 @@ def _keypoints(path: Path, frames: int = 16, focal: float = 700.0) -> Path:
     with torch.no_grad():
         out = model(torch.zeros(frames, 10), f32(go), f32(body), torch.zeros(frames, 15, 3),
                     torch.zeros(frames, 15, 3), torch.zeros(frames, 3), f32(transl))
-        rest = model.rest_joints(torch.zeros(1, 10))[0]
-        rot = out.transforms[..., :3, :3]
-        parents = np.asarray(model._parents_list)
-        pts = M.marker_positions(M.pose_markers(), rot, out.joints, rest, parents).numpy()
-        hands = [M.marker_positions(M.hand_markers(s), rot, out.joints, rest, parents).numpy()
-                 for s in ("left", "right")]
+        rest = model.rest_joints(torch.zeros(1, 10))
+        pts = POSE_MAP.scatter(POSE_MAP.points(out.transforms, rest).numpy(), 33)   # NaN: unmapped
+        hands = [m.points(out.transforms, rest).numpy() for m in (LEFT_HAND_MAP, RIGHT_HAND_MAP)]
     center = np.array(SIZE) / 2
     proj = lambda p: focal * p[..., :2] / p[..., 2:3] + center  # noqa: E731
     person = PersonKeypoints.empty(3, frames)
     person.valid[:] = True
-    person.body_2d[:] = proj(pts)
-    person.body_3d[:] = pts - pts[:, [23, 24]].mean(1, keepdims=True)
-    person.body_conf[:] = 1.0
+    seen = np.isfinite(pts).all(-1)
+    person.body_2d[:] = np.nan_to_num(proj(pts))
+    person.body_3d[:] = np.nan_to_num(pts - pts[:, [23, 24]].mean(1, keepdims=True))
+    person.body_conf[:] = seen
     for side, h in zip(("left", "right"), hands, strict=True):
         getattr(person, f"{side}_hand_2d")[:] = proj(h)
         getattr(person, f"{side}_hand_3d")[:] = h - h.mean(1, keepdims=True)
         getattr(person, f"{side}_hand_conf")[:] = 1.0
-    b = person.body_2d
-    person.box[:] = np.concatenate([b.min(1), b.max(1)], 1)
+    b = proj(pts)
+    person.box[:] = np.concatenate([np.nanmin(b, 1), np.nanmax(b, 1)], 1)
     kp = Keypoints(source="synthetic.mp4", fps=30.0, image_size=SIZE, frame_index=np.arange(frames),
                    people=[person])
     save_keypoints(kp, path)

@@ -112,3 +112,23 @@ def test_points_differentiable(body) -> None:
     out = body(betas, orient, z(1, 21, 3), z(1, 15, 3), z(1, 15, 3), z(1, 3), z(1, 3))
     kp.RIGHT_HAND_MAP.points(out.transforms, body.rest_joints(betas)).sum().backward()
     assert betas.grad.abs().sum() > 0 and orient.grad.abs().sum() > 0
+
+
+def test_rows_scatter_and_concat(body) -> None:
+    """The fitter's helpers: landmark -> row lookup, rows -> full landmark array, one joint map."""
+    hips = kp.POSE_MAP.rows([23, 24])
+    assert [int(kp.POSE_MAP.landmarks[r]) for r in hips] == [23, 24]
+    with pytest.raises(ValueError):
+        kp.POSE_MAP.rows([1])  # the inner eye corner is not mapped
+    rows = np.arange(len(kp.POSE_MAP.landmarks) * 3, dtype=np.float64).reshape(-1, 3)
+    full = kp.POSE_MAP.scatter(rows[None], 33)[0]
+    assert full.shape == (33, 3)
+    np.testing.assert_array_equal(full[kp.POSE_MAP.landmarks], rows)
+    assert np.isnan(full[1]).all() and np.isfinite(full[0]).all()
+    both = kp.LandmarkMap.concat(kp.POSE_MAP, kp.LEFT_HAND_MAP)
+    rest = body.rest_joints(torch.zeros(1, 10))
+    eye = torch.eye(4).expand(1, rest.shape[1], 4, 4).clone()
+    eye[..., :3, 3] = rest
+    together = both.points(eye, rest)[0]
+    apart = torch.cat((kp.POSE_MAP.points(eye, rest)[0], kp.LEFT_HAND_MAP.points(eye, rest)[0]))
+    torch.testing.assert_close(together, apart)

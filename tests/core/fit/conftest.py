@@ -1,7 +1,7 @@
 """Synthetic fitting problems generated through the real BodyModel.
 
 A known motion (betas, poses, translation) is posed with the mannequin-x body model;
-its landmarks (virtual markers of :mod:`core.fit.markers`) are projected through a
+its landmarks (the model points of :mod:`models.keypoints`; unmapped landmarks NaN, i.e. unseen) are projected through a
 known pinhole camera, giving exactly the arrays a keypoints file carries.
 """
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.fit import markers as markers_mod
 from core.fit.observations import PersonObservations
+from models import keypoints as kp
 from models import kinematics as kin
 from models.body import BodyModel, load_body_model
 
@@ -56,13 +56,10 @@ def pose_motion(model: BodyModel, motion: dict[str, np.ndarray]) -> dict[str, np
         out = model(f(np.broadcast_to(motion["betas"], (T, 10))), f(motion["global_orient"]),
                     f(motion["body_pose"]), f(motion["left_hand_pose"]), f(motion["right_hand_pose"]),
                     torch.zeros(T, 3), f(motion["transl"]))
-        rest = model.rest_joints(f(motion["betas"])[None])[0]
-        rot = out.transforms[..., :3, :3]
-        parents = np.asarray(model._parents_list)
-        body = markers_mod.marker_positions(markers_mod.pose_markers(), rot, out.joints, rest, parents)
-        hands = torch.stack([markers_mod.marker_positions(markers_mod.hand_markers(s), rot, out.joints,
-                                                          rest, parents) for s in ("left", "right")])
-    return {"joints": out.joints.numpy(), "body": body.numpy(), "hands": hands.numpy()}
+        rest = model.rest_joints(f(motion["betas"])[None])
+        body = kp.POSE_MAP.scatter(kp.POSE_MAP.points(out.transforms, rest).numpy(), 33)
+        hands = torch.stack([m.points(out.transforms, rest) for m in (kp.LEFT_HAND_MAP, kp.RIGHT_HAND_MAP)])
+    return {"joints": out.joints.numpy(), "body": body, "hands": hands.numpy()}
 
 
 def observe(posed: dict[str, np.ndarray], focal: float, image_size: tuple[int, int],
