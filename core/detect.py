@@ -91,6 +91,9 @@ class DetectOptions:
             with the same settings).
         hands, face: run the hand and face-mesh models.
         detect_interval_s: seconds over which one full detection sweep is spread.
+        idle_detect_interval_s: the same while everyone tracked is seen and nothing else moves
+            (motion cue: no moving person-sized blob outside the tracked people); a person
+            standing still who was missed is then looked for this often.
         lost_seconds: a track survives this long without being seen (occlusions; at least 1 s).
         cues: detection cues to use (subset of CUES).
         min_person_px: smallest person height (px) the detector tiles aim for.
@@ -108,6 +111,7 @@ class DetectOptions:
     hands: bool = True
     face: bool = True
     detect_interval_s: float = 2.0
+    idle_detect_interval_s: float = 6.0
     lost_seconds: float = 2.0
     cues: tuple[str, ...] = CUES
     min_person_px: float = 150.0
@@ -123,8 +127,8 @@ class DetectOptions:
         unknown = set(self.cues) - set(CUES)
         if unknown:
             raise InputError(f"unknown detection cue(s) {sorted(unknown)}; known: {list(CUES)}")
-        if self.lost_seconds < 0 or self.detect_interval_s <= 0:
-            raise InputError("lost_seconds must be >= 0 and detect_interval_s > 0")
+        if self.lost_seconds < 0 or self.detect_interval_s <= 0 or self.idle_detect_interval_s <= 0:
+            raise InputError("lost_seconds must be >= 0 and detect_interval_s, idle_detect_interval_s > 0")
 
 
 @dataclass
@@ -158,9 +162,14 @@ class MotionCue:
         self._mask = self._model.apply(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         self._seen += 1
 
+    @property
+    def warming_up(self) -> bool:
+        """True until the background model has seen enough frames to be trusted."""
+        return self._mask is None or self._seen < self.warmup
+
     def boxes(self, min_height_px: float) -> list[tuple[float, np.ndarray]]:
         """(fraction of the box that moves, box (4,) full-frame px) for person-sized moving blobs."""
-        if self._mask is None or self._seen < self.warmup:
+        if self.warming_up:
             return []
         mask = cv2.morphologyEx(self._mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
@@ -249,6 +258,17 @@ class CueDetector:
         if self._motion is not None:
             out.append(("motion", None))
         return out
+
+    def unexplained_motion(self, boxes: list[np.ndarray]) -> bool:
+        """True when a person-sized moving blob lies outside all ``boxes`` (x0,y0,x1,y1 px), or
+        when there is no motion cue to tell (so callers stay on the safe side)."""
+        if self._motion is None or self._motion.warming_up:
+            return True
+        for _fill, blob in self._motion.boxes(self.min_person_px * 0.5):
+            cx, cy = 0.5 * (blob[0] + blob[2]), 0.5 * (blob[1] + blob[3])
+            if not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes):
+                return True
+        return False
 
     def observe(self, image_bgr: np.ndarray) -> None:
         """Per-frame bookkeeping (the motion cue's background model)."""
@@ -397,6 +417,7 @@ class KeypointPipeline:
         # a sweep takes detect_interval_s, or longer on big frames: at most max_jobs_per_frame
         self._jobs_per_frame = min(len(self._jobs) / max(1.0, options.detect_interval_s * fps),
                                    options.max_jobs_per_frame)
+        self._idle_rate = options.detect_interval_s / max(options.idle_detect_interval_s, options.detect_interval_s)
         self._credit = 0.0
         self._cursor = 0
         self._pending_prompts = sorted(options.prompts, key=lambda p: p.frame)
@@ -440,8 +461,15 @@ class KeypointPipeline:
             if not self.frames:  # first frame: the whole sweep, so people are found at once
                 jobs = self._jobs
             else:
-                # people missing: search three times faster until they are back
-                self._credit += self._jobs_per_frame * (3.0 if self.tracker.lost else 1.0)
+                # people missing: search three times faster until they are back; everyone
+                # seen and nothing else moving: slower (the cues cost more than the tracking)
+                if self.tracker.lost:
+                    rate = 3.0
+                elif self.tracker.tracks and not self.cues.unexplained_motion([o.body.box() for o in observations]):
+                    rate = self._idle_rate
+                else:
+                    rate = 1.0
+                self._credit += self._jobs_per_frame * rate
                 count = int(self._credit)
                 self._credit -= count
                 jobs = [self._jobs[(self._cursor + k) % len(self._jobs)] for k in range(count)]

@@ -117,6 +117,25 @@ def test_cues_and_confirmation_find_both_players(opencv_doc_data: Path) -> None:
     cues.close()
 
 
+def test_sweep_slows_down_while_everyone_is_tracked_and_nothing_else_moves(opencv_doc_data: Path) -> None:
+    from core.detect import KeypointPipeline
+    from core.footage import Frame
+
+    image = cv2.imread(str(opencv_doc_data / "basketball1.png"))
+    h, w = image.shape[:2]
+    jobs = {}
+    for idle in (2.0, 20.0):  # idle interval equal to the normal one: no slowing down
+        options = DetectOptions(hands=False, face=False, detect_interval_s=2.0, idle_detect_interval_s=idle)
+        pipeline = KeypointPipeline(options, w, h, fps=10.0)
+        first = len(pipeline.cues.jobs(w, h))
+        for index in range(40):  # a still scene: the motion cue sees nothing move
+            people = pipeline.process(Frame(index=index, image=image))
+        pipeline.close()
+        assert len(people) == 2
+        jobs[idle] = pipeline.detection_jobs - first  # after the first frame's whole sweep
+    assert jobs[2.0] >= 3 * jobs[20.0] > 0, jobs
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "core", "--progress", "text", "detect", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
