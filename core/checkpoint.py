@@ -252,19 +252,29 @@ def check_output_folder(output_path: str | os.PathLike[str]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 class _ChunkProgress:
-    """Forwards one chunk's progress as part of the whole detect stage (no stage restarts)."""
+    """Forwards one chunk's progress as part of the whole detect stage.
 
-    def __init__(self, progress: "Progress", offset: int, seen: set[str]) -> None:
-        self.progress, self.offset, self.seen = progress, offset, seen
+    The ``detect`` stage (with the whole run's total) is announced once, when the first chunk's
+    pipeline announces its own (after its networks are loaded, as an unchunked run does), or
+    before the first chunk taken from a checkpoint. Notes repeated by every chunk are shown once.
+    """
 
-    def stage(self, name: str, total: int | None = None, message: str = "") -> None:
-        pass
+    def __init__(self, progress: "Progress", total: int | None) -> None:
+        self.progress, self.total = progress, total
+        self.offset = 0
+        self.staged = False
+        self.seen: set[str] = set()
+
+    def stage(self, name: str = "detect", total: int | None = None, message: str = "") -> None:
+        if not self.staged:
+            self.staged = True
+            self.progress.stage("detect", self.total)
 
     def update(self, current: int, message: str = "") -> None:
         self.progress.update(self.offset + current, message)
 
     def info(self, message: str) -> None:
-        if message not in self.seen:  # the same note from every chunk (e.g. a skipped cue) once
+        if message not in self.seen:
             self.seen.add(message)
             self.progress.info(message)
 
@@ -372,9 +382,8 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
         info = footage.info
         total = footage.planned_count
     progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
-    progress.stage("detect", total)
+    chunk_progress = _ChunkProgress(progress, total)
     chunks: list[Keypoints] = []
-    seen: set[str] = set()
     done = 0
     index = 0
     while True:
@@ -383,13 +392,15 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
             break
         arrays = checkpoints.load_chunk(index)
         if arrays is not None:
+            chunk_progress.stage()
             chunk = _keypoints_from_arrays(arrays)
             progress.info(f"resumed: frames {int(chunk.frame_index[0])}-{int(chunk.frame_index[-1])} "
                           "from the checkpoint")
         else:
             try:
+                chunk_progress.offset = done - (1 if index else 0)  # the seam frame is counted once
                 with open_footage(source, start=a, end=b, stride=stride) as part:
-                    chunk = detect_keypoints(part, options, _ChunkProgress(progress, done - (1 if index else 0), seen))
+                    chunk = detect_keypoints(part, options, chunk_progress)  # type: ignore[arg-type]
             except InputError as exc:
                 if index == 0:
                     raise
@@ -401,6 +412,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
             break
         chunks.append(chunk)
         done += new_frames
+        chunk_progress.stage()
         progress.update(done)
         if chunk.num_frames < size + (1 if index else 0):
             break  # the footage ended inside this chunk
