@@ -102,7 +102,11 @@ class DetectOptions:
         max_jobs_per_frame: detection jobs (one cue on one region, about one network run) per
             frame on average, so big frames sweep more slowly instead of slowing every frame.
         hand_complexity: 0 lite (default: about half the time of full, measured) or 1 full hand model.
-        num_threads: threads per TFLite network.
+        num_threads: threads per TFLite network (body landmarks and detectors).
+        landmark_workers: threads running the hand and face networks (one job per hand and
+            face, each thread with its own single-threaded networks). Default 1: on the shared
+            2-core machine 2 workers were slower (1 person 640x480: 27 vs 18 ms per frame for
+            hands + face, measured interleaved); more may pay on idle machines with more cores.
     """
 
     max_people: int | None = None
@@ -119,6 +123,7 @@ class DetectOptions:
     max_jobs_per_frame: float = 0.5
     hand_complexity: int = 0
     num_threads: int = 2
+    landmark_workers: int = 1
 
     def check(self) -> None:
         """InputError for settings that make no sense."""
@@ -397,7 +402,8 @@ class KeypointPipeline:
         source: input path (recorded in the file).
 
     ``timings`` holds seconds per stage: ``detect`` (cues + confirmation), ``track`` (region
-    tracking with the landmark network + assignment), ``hands``, ``face``; ``frames`` counts frames.
+    tracking with the landmark network + assignment), ``landmarks`` (hands and face, wall
+    clock; ``result()`` adds ``hands`` and ``face``, summed over the landmark threads).
     """
 
     def __init__(self, options: DetectOptions, width: int, height: int, fps: float, source: str = "") -> None:
@@ -409,8 +415,9 @@ class KeypointPipeline:
         self.tracker = Tracker(max_people=options.max_people,
                                max_lost_frames=math.ceil(max(1.0, options.lost_seconds) * fps))
         self.landmarks = LandmarkRunner(hands=options.hands, face=options.face,
-                                        hand_complexity=options.hand_complexity)
-        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0}
+                                        hand_complexity=options.hand_complexity,
+                                        workers=options.landmark_workers)
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "landmarks": 0.0}
         self.frames: list[int] = []
         self._rows: list[dict[int, dict[str, np.ndarray]]] = []  # float32 rows, as in the file
         self._jobs = self.cues.jobs(width, height)
@@ -488,7 +495,9 @@ class KeypointPipeline:
             self.landmarks.end(ended)
         self.timings["track"] += time.perf_counter() - start
 
-        row = {pid: self.landmarks.run(image_rgb, pid, body) for pid, body in sorted(matched.items())}
+        start = time.perf_counter()
+        row = self.landmarks.run_all(image_rgb, dict(sorted(matched.items())))
+        self.timings["landmarks"] += time.perf_counter() - start
         self.frames.append(int(frame.index))
         self._rows.append({pid: _compact(person) for pid, person in row.items()})
         return row

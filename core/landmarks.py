@@ -20,7 +20,9 @@ Units: pixels of the full frame (x right, y down); world landmarks in metres.
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,86 +107,66 @@ def face_roi(body: BodyLandmarks) -> Roi | None:
 
 
 class PersonLandmarker:
-    """Hands and face of one tracked person: the regions tracked from frame to frame.
+    """The tracked hand and face regions of one person, from frame to frame.
+
+    Each part (``left``, ``right``, ``face``) is found by its own call, so the parts of one
+    person may run on different threads (each with its own networks; they share no state).
 
     Args:
-        hand_model, face_model: the shared networks (None: that part is not run).
         min_presence: network score (0..1) needed to accept a hand or a face.
     """
 
-    def __init__(self, hand_model: HandLandmarkModel | None, face_model: FaceLandmarkModel | None,
-                 min_presence: float = 0.5) -> None:
-        self._hand_model = hand_model
-        self._face_model = face_model
+    def __init__(self, min_presence: float = 0.5) -> None:
         self.min_presence = min_presence
-        self._hand_track: dict[str, Roi | None] = {"left": None, "right": None}
-        self._face_track: Roi | None = None
+        self._track: dict[str, Roi | None] = {"left": None, "right": None, "face": None}
         # frames since the model last found something; while nothing is found the search
         # from the body's region is retried only every ``retry_every`` frames
         self._misses: dict[str, int] = {"left": 0, "right": 0, "face": 0}
         self.retry_every = 2
 
-    def _skip(self, key: str) -> bool:
-        misses = self._misses[key]
-        return misses > 0 and misses % self.retry_every != 0
-
-    def _note(self, key: str, found: bool) -> None:
-        self._misses[key] = 0 if found else self._misses[key] + 1
-
-    def _find(self, run: Any, tracked: Roi | None, from_body: Roi, near: float) -> Any:
-        """Landmarks from the tracked region when it is still near the body's, else from the
-        body's region refined once by the landmarks' own region; None when not found."""
+    def _find(self, key: str, run: Any, from_body: Roi | None, near: float) -> Any:
+        """Landmarks of part ``key`` from its tracked region when that is still near the body's,
+        else from the body's region refined once by the landmarks' own region; None when not
+        found. ``run(roi)`` runs the part's network."""
+        tracked = self._track[key]
+        if from_body is None:
+            self._track[key] = None
+            return None
+        if tracked is None and self._misses[key] % self.retry_every != 0:
+            self._misses[key] += 1
+            return None
+        found = None
         if tracked is not None and np.hypot(tracked.cx - from_body.cx, tracked.cy - from_body.cy) < near:
             found = run(tracked)
+        if found is None or found.presence < self.min_presence:
+            found = run(from_body)
             if found.presence >= self.min_presence:
-                return found
-        found = run(from_body)
+                refined = run(found.next_roi())
+                found = refined if refined.presence >= self.min_presence else found
         if found.presence < self.min_presence:
+            found = None
+        self._misses[key] = 0 if found is not None else self._misses[key] + 1
+        self._track[key] = found.next_roi() if found is not None else None
+        return found
+
+    def hand(self, image_rgb: np.ndarray, body: BodyLandmarks, side: str,
+             model: HandLandmarkModel) -> HandResult | None:
+        """The hand at the body's ``side`` wrist (before :func:`_assign_sides` checks it)."""
+        roi = hand_roi(body, side)
+        if roi is not None and not _inside(roi, image_rgb.shape):
+            roi = None
+        hand = self._find(side, lambda r: model.run(image_rgb, r), roi, near=roi.size if roi else 0.0)
+        if hand is None:
             return None
-        refined = run(found.next_roi())
-        return refined if refined.presence >= self.min_presence else found
+        return HandResult(hand.points_2d, hand.world, np.full(NUM_HAND, min(max(hand.presence, 0.0), 1.0)))
 
-    def hands(self, image_rgb: np.ndarray, body: BodyLandmarks) -> dict[str, HandResult | None]:
-        """Left and right hand of this person (anatomical sides from the body's arms)."""
-        found: dict[str, HandResult | None] = {"left": None, "right": None}
-        if self._hand_model is None:
-            return found
-        run = lambda roi: self._hand_model.run(image_rgb, roi)  # noqa: E731
-        for side in ("left", "right"):
-            roi = hand_roi(body, side)
-            if roi is None or not _inside(roi, image_rgb.shape):
-                self._hand_track[side] = None
-                continue
-            if self._hand_track[side] is None and self._skip(side):
-                self._misses[side] += 1
-                continue
-            hand = self._find(run, self._hand_track[side], roi, near=roi.size)
-            self._note(side, hand is not None)
-            self._hand_track[side] = hand.next_roi() if hand is not None else None
-            if hand is not None:
-                found[side] = HandResult(hand.points_2d, hand.world,
-                                         np.full(NUM_HAND, min(max(hand.presence, 0.0), 1.0)))
-        return _assign_sides(found, body)
-
-    def face(self, image_rgb: np.ndarray, body: BodyLandmarks) -> FaceResult | None:
+    def face(self, image_rgb: np.ndarray, body: BodyLandmarks, model: FaceLandmarkModel) -> FaceResult | None:
         """Face mesh of this person, or None when the face is not seen."""
-        if self._face_model is None:
-            return None
         roi = face_roi(body)
-        if roi is None:
-            self._face_track = None
-            return None
-        if self._face_track is None and self._skip("face"):
-            self._misses["face"] += 1
-            return None
-        run = lambda r: self._face_model.run(image_rgb, r)  # noqa: E731
-        mesh = self._find(run, self._face_track, roi, near=0.5 * roi.size)
-        self._note("face", mesh is not None)
-        self._face_track = mesh.next_roi() if mesh is not None else None
+        mesh = self._find("face", lambda r: model.run(image_rgb, r), roi, near=0.5 * roi.size if roi else 0.0)
         if mesh is None:
             return None
-        confidence = float(body.confidence[list(FACE_POINTS)].mean())
-        return FaceResult(mesh.points[:NUM_FACE], confidence)
+        return FaceResult(mesh.points[:NUM_FACE], float(body.confidence[list(FACE_POINTS)].mean()))
 
 
 def _assign_sides(found: dict[str, HandResult | None], body: BodyLandmarks) -> dict[str, HandResult | None]:
@@ -213,38 +195,72 @@ def _assign_sides(found: dict[str, HandResult | None], body: BodyLandmarks) -> d
 
 
 class LandmarkRunner:
-    """Hands and face for every tracked person; one :class:`PersonLandmarker` per track id,
-    one network of each kind for all.
+    """Hands and face for every tracked person; one :class:`PersonLandmarker` per track id.
 
-    ``timings`` accumulates seconds per stage (``hands``, ``face``).
+    The parts (each hand, the face) of all people run as separate jobs on ``workers`` threads,
+    each thread with its own networks (TFLite releases the GIL while a network runs, so two
+    threads keep two cores busy).
+
+    ``timings`` accumulates seconds per part kind (``hands``, ``face``), summed over threads.
     """
 
     def __init__(self, hands: bool = True, face: bool = True, hand_complexity: int = 0,
-                 num_threads: int = 1) -> None:
+                 num_threads: int = 1, workers: int = 1) -> None:
         self.hands, self.face = hands, face
-        self._hand_model = HandLandmarkModel(hand_complexity, num_threads) if hands else None
-        self._face_model = FaceLandmarkModel(num_threads) if face else None
+        self.hand_complexity, self.num_threads = hand_complexity, num_threads
         self.timings: dict[str, float] = {"hands": 0.0, "face": 0.0}
         self._people: dict[int, PersonLandmarker] = {}
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="landmarks") if workers > 1 else None
+
+    def _models(self) -> tuple[HandLandmarkModel | None, FaceLandmarkModel | None]:
+        """This thread's networks (made on first use)."""
+        if not hasattr(self._local, "models"):
+            self._local.models = (HandLandmarkModel(self.hand_complexity, self.num_threads) if self.hands else None,
+                                  FaceLandmarkModel(self.num_threads) if self.face else None)
+        return self._local.models
+
+    def _part(self, image_rgb: np.ndarray, person: PersonLandmarker, body: BodyLandmarks,
+              part: str) -> tuple[Any, float]:
+        start = time.perf_counter()
+        hand_model, face_model = self._models()
+        if part == "face":
+            result = person.face(image_rgb, body, face_model)
+        else:
+            result = person.hand(image_rgb, body, part, hand_model)
+        return result, time.perf_counter() - start
+
+    def run_all(self, image_rgb: np.ndarray, bodies: dict[int, BodyLandmarks]) -> dict[int, PersonFrame]:
+        """Keypoints of every person (track id -> body landmarks) in one frame."""
+        frames = {pid: PersonFrame(box=body.box(), body=body) for pid, body in bodies.items()}
+        parts = (["left", "right"] if self.hands else []) + (["face"] if self.face else [])
+        jobs = []
+        for pid, body in bodies.items():
+            person = self._people.get(pid)
+            if person is None:
+                person = self._people[pid] = PersonLandmarker()
+            jobs += [(pid, part, (image_rgb, person, body, part)) for part in parts]
+        if self._pool is not None and len(jobs) > 1:
+            futures = [self._pool.submit(self._part, *args) for _pid, _part, args in jobs]
+            results = [future.result() for future in futures]
+        else:
+            results = [self._part(*args) for _pid, _part, args in jobs]
+        found: dict[int, dict[str, Any]] = {pid: {"left": None, "right": None} for pid in bodies}
+        for (pid, part, _args), (result, seconds) in zip(jobs, results):
+            self.timings["face" if part == "face" else "hands"] += seconds
+            if part == "face":
+                frames[pid].face = result
+            else:
+                found[pid][part] = result
+        if self.hands:
+            for pid, body in bodies.items():
+                sides = _assign_sides(found[pid], body)
+                frames[pid].left_hand, frames[pid].right_hand = sides["left"], sides["right"]
+        return frames
 
     def run(self, image_rgb: np.ndarray, person_id: int, body: BodyLandmarks) -> PersonFrame:
         """Keypoints of person ``person_id`` whose body landmarks are ``body``."""
-        frame = PersonFrame(box=body.box(), body=body)
-        if not (self.hands or self.face):
-            return frame
-        person = self._people.get(person_id)
-        if person is None:
-            person = self._people[person_id] = PersonLandmarker(self._hand_model, self._face_model)
-        if self.hands:
-            start = time.perf_counter()
-            hands = person.hands(image_rgb, body)
-            frame.left_hand, frame.right_hand = hands["left"], hands["right"]
-            self.timings["hands"] += time.perf_counter() - start
-        if self.face:
-            start = time.perf_counter()
-            frame.face = person.face(image_rgb, body)
-            self.timings["face"] += time.perf_counter() - start
-        return frame
+        return self.run_all(image_rgb, {person_id: body})[person_id]
 
     def end(self, person_id: int) -> None:
         """Forget a track that ended."""
@@ -252,3 +268,6 @@ class LandmarkRunner:
 
     def close(self) -> None:
         self._people.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             progress.info(f"box prompt on frame {prompt.frame} is after the last frame processed; ignored")
     save_keypoints(keypoints, output)
     people = len(keypoints.people)
-    seconds = sum(v for k, v in keypoints.timings.items() if k in ("decode", "detect", "track", "hands", "face"))
+    seconds = sum(v for k, v in keypoints.timings.items() if k in ("decode", "detect", "track", "landmarks"))
     fps = keypoints.num_frames / seconds if seconds > 0 else 0.0
     if people == 0:
         progress.info("nobody found: the keypoints file is valid but empty (add a person with "

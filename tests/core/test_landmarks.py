@@ -97,3 +97,17 @@ def test_hand_on_the_ball_is_found_on_the_right_side(left_player: tuple[np.ndarr
     assert frame.face is not None and frame.face.points.shape == (468, 3)
     nose_tip = frame.face.points[1, :2]
     assert np.linalg.norm(nose_tip - body.points_2d[0]) < 15
+
+
+def test_parts_on_worker_threads_match_one_thread(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
+    image, body = left_player
+    results = []
+    for workers in (1, 2):
+        runner = LandmarkRunner(hands=True, face=True, workers=workers)
+        frames = [runner.run_all(image, {1: body, 2: body})[1] for _ in range(2)]
+        runner.close()
+        results.append(frames[-1])
+    one, two = results
+    assert one.right_hand is not None and two.right_hand is not None
+    np.testing.assert_allclose(one.right_hand.points_2d, two.right_hand.points_2d, atol=1e-3)
+    np.testing.assert_allclose(one.face.points, two.face.points, atol=1e-3)
