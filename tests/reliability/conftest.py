@@ -99,6 +99,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         path = RESULTS / f"{side}.json"
         old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         old = {k: v for k, v in old.items() if _still_exists(session, k)}
+        ran = {k.split("[")[0] for k in rows}
+        old = {k: v for k, v in old.items() if not ("[" not in k and k in ran and k not in rows
+                                                    and any(r.startswith(k + "[") for r in rows))}
         old.update(rows)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(old, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")

@@ -152,13 +152,13 @@ def test_job_worker_killed(ext, files, tmp_path, record, h) -> None:
 
 def test_job_out_of_memory(ext, files, tmp_path, record, h) -> None:
     """The worker interpreter is a wrapper that limits address space (ulimit -v), as a user could set."""
-    wrapper = _script(tmp_path / "python-limited", f"#!/bin/sh\nulimit -v 2097152\nexec {h.WORKER} \"$@\"\n")
+    wrapper = _script(tmp_path / "python-limited", f"#!/bin/sh\nulimit -v 1048576\nexec {h.WORKER} \"$@\"\n")
     out = tmp_path / "take.npz"
     job = _job(ext, h, [str(files["clip"]), "-o", str(out), "--no-face"], python=str(wrapper))
     job.start()
     status = job.wait(timeout=300)
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != wrapper.name)
-    record("worker faults", "worker out of memory (ulimit -v 2 GiB) in a capture started by the add-on",
+    record("worker faults", "worker out of memory (ulimit -v 1 GiB) in a capture started by the add-on",
            f"Failed: {status.error}", f"{status.state} (exit {job.returncode})", ", ".join(left) or "nothing")
     assert status.state == "failed" and not out.exists() and not left
     assert "Traceback" not in status.error

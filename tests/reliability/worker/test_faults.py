@@ -12,7 +12,7 @@ import pytest
 
 from addon.motion_file import load_motion
 
-OOM_LIMIT_BYTES = 2 * 1024**3
+OOM_LIMIT_BYTES = 1024**3
 """RLIMIT_AS for the out-of-memory case: below what the landmark networks need to start."""
 
 
@@ -142,22 +142,30 @@ def test_sigkill_during_write(live, media, tmp_path, record, h) -> None:
     assert all(name.startswith(".motion.") and name.endswith(".tmp.npz") or ".partial" in name for name in left), left
 
 
-def test_out_of_memory(cli, media, tmp_path, record, h) -> None:
+@pytest.mark.parametrize("gib", [1.0, 1.5, 2.0])
+def test_out_of_memory(cli, media, tmp_path, record, h, gib: float) -> None:
+    """Where the allocation fails decides what the user reads: in Python (MemoryError: the worker's
+    own message), in TFLite while preparing a network, or in a native thread (abort)."""
+    limit = int(gib * 1024**3)
+
     def limit_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (OOM_LIMIT_BYTES, OOM_LIMIT_BYTES))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     out = tmp_path / "motion.npz"
     run = cli(["capture", str(media["clip"]), "-o", str(out), "--no-face"], preexec_fn=limit_memory)
     left = h.leftovers(tmp_path)
-    record("worker faults", "out of memory (RLIMIT_AS 2 GiB on the worker)", run.message, h.code_text(run.code),
+    record("worker faults", f"out of memory (RLIMIT_AS {gib:g} GiB on the worker)", run.message, h.code_text(run.code),
            h.describe_left(left))
-    assert run.code != 0 and not out.exists() and not [n for n in left if ".partial" not in n], left
     assert "Traceback" not in run.stderr
-    if "out of memory" not in run.message.lower():  # what the worker says when Python sees MemoryError
-        pytest.xfail("native allocation failures (std::bad_alloc in TFLite/MediaPipe, 'cannot allocate memory "
-                     "for thread-local data') abort the worker (SIGABRT) before Python can report; the user "
-                     "sees the C++ runtime's last line. Fix: addon/job.py should name out-of-memory when the "
-                     "worker dies by a signal/abort with bad_alloc in stderr")
+    if run.code == 0:
+        assert load_motion(out).num_frames >= 1  # enough memory at this limit on this machine
+        return
+    assert not out.exists() and not [n for n in left if ".partial" not in n], left
+    if "out of memory" not in run.message.lower():
+        pytest.xfail("the allocation failed outside Python: TFLite reports a failed network preparation "
+                     "(shown as a model-file error, exit 3) or a native thread aborts (the C++ runtime's last "
+                     "line, no protocol message); the worker cannot tell these from real faults. Fix idea: "
+                     "core/__main__.py / addon/job.py could name memory when RLIMIT/cgroup limits are near")
 
 
 # -- cancel (SIGTERM, what the add-on's job sends) ---------------------------------------------------
