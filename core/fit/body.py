@@ -243,7 +243,7 @@ class _Person:
             loss = loss + W_LIMITS * priors.limit_penalty(absolute, self.limits_hand[side]) / T
             loss = loss + W_HAND_PRIOR * (self.hands[side] ** 2).sum() / T
         loss = loss + W_BETAS * (self.betas**2).sum()
-        if T >= 3 and self.smooth > 0:
+        if T >= 3 and self.smooth > 0 and W_SMOOTH_POSE > 0:  # (off by default: skip the work)
             pose = torch.cat((self.body, self.hands[0], self.hands[1]), 1)
             acc_pose = pose[2:] - 2 * pose[1:-1] + pose[:-2]
             loss = loss + self.smooth * W_SMOOTH_POSE * (acc_pose**2).sum() / T
