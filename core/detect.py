@@ -103,6 +103,8 @@ class DetectOptions:
             frame on average, so big frames sweep more slowly instead of slowing every frame.
         hand_complexity: 0 lite (default: about half the time of full, measured) or 1 full hand model.
         num_threads: threads per TFLite network (body landmarks and detectors).
+        refind_every_frame: a lost person is looked for at their predicted region on every
+            frame for this many frames, then on every other frame.
         landmark_workers: threads running the hand and face networks (one job per hand and
             face, each thread with its own single-threaded networks). Default 1: on the shared
             2-core machine 2 workers were slower (1 person 640x480: 27 vs 18 ms per frame for
@@ -124,6 +126,7 @@ class DetectOptions:
     hand_complexity: int = 0
     num_threads: int = 2
     landmark_workers: int = 1
+    refind_every_frame: int = 6
 
     def check(self) -> None:
         """InputError for settings that make no sense."""
@@ -442,7 +445,9 @@ class KeypointPipeline:
             body = self.confirmer.track(image_rgb, track.predicted_roi())
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
-        lost = self.tracker.lost
+        # a person lost for a while is looked for on half the frames (both guesses of
+        # Track.predicted_roi still alternate: lost % 4 in 1, 2 -> moved, stayed)
+        lost = [t for t in self.tracker.lost if t.lost <= self.options.refind_every_frame or t.lost % 4 in (1, 2)]
         if lost:
             # re-find missing people on a copy where the people already seen are painted out
             # (their skeletons, and pixels coloured like the others' clothes more than like
