@@ -5,7 +5,7 @@ PY ?= python3
 WORKER   := .venv/worker/bin/python
 BLENDER  := .venv/blender/bin/python
 BLENDER42 := .venv/blender42/bin/python
-PIP_FLAGS := --disable-pip-version-check --no-input -q
+PIP_FLAGS := --disable-pip-version-check --no-input -q --durations=10
 
 .PHONY: all demo test test-worker test-blender test-blender42 test-slow venvs samples build bench clean
 
@@ -43,13 +43,13 @@ test: venvs
 	$(MAKE) test-worker test-blender test-blender42
 
 test-worker: .venv/worker/.installed
-	$(WORKER) -m pytest tests/core tests/models tests/samples tests/reliability/worker -q
+	$(WORKER) -m pytest tests/core tests/models tests/samples tests/reliability/worker -q --durations=10
 
 test-blender: .venv/blender/.installed
-	$(BLENDER) -m pytest tests/addon tests/test_build.py tests/reliability/blender -q
+	$(BLENDER) -m pytest tests/addon tests/test_build.py tests/reliability/blender -q --durations=10
 
 test-blender42: .venv/blender42/.installed
-	$(BLENDER42) -m pytest tests/addon tests/test_build.py -q -m compat42
+	$(BLENDER42) -m pytest tests/addon tests/test_build.py -q -m compat42 --durations=10
 
 build: .venv/blender/.installed
 	$(BLENDER) build.py
