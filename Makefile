@@ -40,7 +40,7 @@ demo: venvs
 	bash scripts/demo.sh
 
 test: venvs
-	$(MAKE) test-worker test-blender test-blender42
+	$(MAKE) -k test-worker test-blender test-blender42
 
 test-worker: .venv/worker/.installed
 	$(WORKER) -m pytest tests/core tests/models tests/samples tests/reliability/worker -q --durations=10
