@@ -5,15 +5,16 @@
   works from behind; only the full model, complexity 1, exists offline).
 * Hands: the hand landmark network (:mod:`models.detectors.hand_landmarks`) on a rotated
   crop around that side's pose wrist, then tracked from its own landmarks frame to frame
-  (video mode as in mediapipe Hands, but the body replaces the palm detector, which cost
-  more than the landmark network itself). Left/right are the person's anatomical hands,
+  (video mode as in mediapipe Hands, but the body replaces its palm detector, and no
+  mediapipe graph runs per call: under load its threads added latency). Left/right are the person's anatomical hands,
   taken from the body's arm chain (which wrist the crop follows, and which pose wrist the
-  found hand's wrist is nearest), never from the classifier alone.
+  found hand's wrist is nearest), never from the classifier alone; the classifier only
+  vetoes a hand it is sure belongs to the other side (hands together).
 * Face: the face mesh network (:mod:`models.detectors.face_landmarks`) on a crop around the
   head from the body's face landmarks, then tracked from its own mesh (no face detector).
 
-One network instance of each kind serves every person; per person only the tracked regions
-are kept.
+One network instance of each kind (per worker thread) serves every person; per person only
+the tracked regions are kept.
 
 Units: pixels of the full frame (x right, y down); world landmarks in metres.
 """
@@ -157,6 +158,11 @@ class PersonLandmarker:
             roi = None
         hand = self._find(side, lambda r: model.run(image_rgb, r), roi, near=roi.size if roi else 0.0)
         if hand is None:
+            return None
+        if (hand.right_score > 0.8) if side == "left" else (hand.right_score < 0.2):
+            # the network is sure this is the other hand (hands together: the crop slid onto it)
+            self._track[side] = None
+            self._misses[side] = 1
             return None
         return HandResult(hand.points_2d, hand.world, np.full(NUM_HAND, min(max(hand.presence, 0.0), 1.0)))
 

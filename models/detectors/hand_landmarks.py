@@ -30,6 +30,9 @@ class HandLandmarks:
         depth: (21,) relative depth, px scale (wrist-relative, as mediapipe's z).
         world: (21,3) metres, hand-centred, image-aligned axes (x right, y down).
         roi: the region they came from.
+        right_score: 0..1, the network's score that this is the person's right hand (on an
+            unmirrored camera image: measured 0.0 for left-side and about 1.0 for right-side
+            hands on the default sample).
     """
 
     presence: float
@@ -37,6 +40,7 @@ class HandLandmarks:
     depth: np.ndarray
     world: np.ndarray
     roi: Roi
+    right_score: float = 0.5
 
     def next_roi(self) -> Roi:
         """The region for the next frame: rotated so wrist -> middle knuckle points up, twice
@@ -67,6 +71,7 @@ class HandLandmarkModel:
         outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
         self._landmarks_out = outputs["Identity"]
         self._presence_out = outputs["Identity_1"]
+        self._handedness_out = outputs["Identity_2"]
         self._world_out = outputs["Identity_3"]
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> HandLandmarks:
@@ -77,5 +82,7 @@ class HandLandmarkModel:
         raw = self._interpreter.get_tensor(self._landmarks_out).reshape(NUM_HAND, 3).astype(np.float64)
         presence = float(self._interpreter.get_tensor(self._presence_out).reshape(-1)[0])
         world = self._interpreter.get_tensor(self._world_out).reshape(NUM_HAND, 3).astype(np.float64)
+        right = float(self._interpreter.get_tensor(self._handedness_out).reshape(-1)[0])
         return HandLandmarks(presence=presence, points_2d=roi.to_image(raw[:, :2] / INPUT_SIDE),
-                             depth=raw[:, 2] * (roi.size / INPUT_SIDE), world=roi.rotate_vectors(world), roi=roi)
+                             depth=raw[:, 2] * (roi.size / INPUT_SIDE), world=roi.rotate_vectors(world), roi=roi,
+                             right_score=right)

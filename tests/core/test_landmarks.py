@@ -111,3 +111,23 @@ def test_parts_on_worker_threads_match_one_thread(left_player: tuple[np.ndarray,
     assert one.right_hand is not None and two.right_hand is not None
     np.testing.assert_allclose(one.right_hand.points_2d, two.right_hand.points_2d, atol=1e-3)
     np.testing.assert_allclose(one.face.points, two.face.points, atol=1e-3)
+
+
+def test_hand_network_knows_the_side_and_vetoes_the_other(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
+    from core.landmarks import PersonLandmarker
+    from models.detectors.hand_landmarks import HandLandmarkModel
+
+    image, body = left_player
+    model = HandLandmarkModel()
+    person = PersonLandmarker()
+    hand = None
+    for _ in range(2):
+        hand = person.hand(image, body, "right", model)
+    assert hand is not None
+    roi = person._track["right"]
+    assert model.run(image, roi).right_score > 0.8  # the player's right hand, unmirrored image
+    # the same hand offered as the left one (the left crop slid onto it) is refused
+    moved = BodyLandmarks(body.presence, body.points_2d.copy(), body.depth, body.world, body.confidence,
+                          body.roi, body.next_roi)
+    moved.points_2d[[15, 17, 19, 13]] = body.points_2d[[16, 18, 20, 14]]
+    assert person.hand(image, moved, "left", model) is None
