@@ -8,7 +8,6 @@ are 0 with confidence 0, never NaN. Written atomically (temporary file + ``os.re
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,26 +112,6 @@ class Keypoints:
         return out
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """OutputError unless a file can be created in ``path``'s folder (checked before long work).
-
-    Raises:
-        OutputError: the folder is missing, not a folder, or not writable; or ``path`` is a folder.
-    """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    os.unlink(probe)
-
-
 def save_keypoints(keypoints: Keypoints, path: str | os.PathLike[str]) -> Path:
     """Write ``keypoints`` to ``path`` atomically (a partial file is never left behind).
 
@@ -143,7 +122,9 @@ def save_keypoints(keypoints: Keypoints, path: str | os.PathLike[str]) -> Path:
     validate(keypoints)
     target = Path(path)
     arrays = keypoints.to_arrays()
-    check_writable(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: folder {folder} does not exist")
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:

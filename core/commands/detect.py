@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.detect import BoxPrompt, DetectOptions, detect_keypoints
 from core.errors import InputError
-from core.keypoints_file import check_writable, save_keypoints
+from core.keypoints_file import save_keypoints
 from core.progress import Progress
 
 HELP = "find and track people in footage; write body, hand and face keypoints (.npz)"
@@ -41,13 +41,14 @@ def options_from_args(args: argparse.Namespace) -> DetectOptions:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    from core.checkpoint import check_output_folder
     from core.footage import open_footage
 
     options = options_from_args(args)
     output = Path(args.output)
     if output.suffix.lower() != ".npz":
         raise InputError(f"output {output} must end in .npz")
-    check_writable(output)  # before minutes of work, not after
+    check_output_folder(output)  # before minutes of work, not after
     with open_footage(args.input, start=args.start, end=args.end, stride=args.stride) as footage:
         info = footage.info
         progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
