@@ -11,6 +11,7 @@ import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
 from core.progress import Progress
 from models.body import BodyModel, load_body_model
+
+if TYPE_CHECKING:
+    from core.checkpoint import Checkpoints
 
 @dataclass(frozen=True)
 class UserCamera:
@@ -98,7 +102,8 @@ def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel) -> dict
 
 def capture(source: str | Path, options: FitOptions, progress: Progress, detect_options: object = None,
             start: int = 0, end: int | None = None, stride: int = 1,
-            model: BodyModel | None = None, camera: UserCamera | None = None) -> CaptureResult:
+            model: BodyModel | None = None, camera: UserCamera | None = None,
+            checkpoints: Checkpoints | None = None) -> CaptureResult:
     """Detect (unless ``source`` is a keypoints file) and fit.
 
     Args:
@@ -106,6 +111,8 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
         options: fit settings; detect_options: :class:`core.detect.DetectOptions` (None: defaults).
         start, end, stride: source frame range (footage only).
         camera: the user's lens (None: estimate the focal).
+        checkpoints: save detection per chunk of frames and resume from saved chunks
+            (core/checkpoint.py; footage only). None: detect in one piece.
     """
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -116,10 +123,15 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
         from core.footage import open_footage
 
         detect_options = detect_options or DetectOptions(hands=options.hands, face=options.face)
-        with open_footage(source, start=start, end=end, stride=stride) as footage:
-            info = footage.info
-            progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
-            keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
+        if checkpoints is not None:  # resumable detection, chunk by chunk (core/checkpoint.py)
+            from core.checkpoint import detect_resumable
+
+            keypoints = detect_resumable(source, detect_options, progress, checkpoints, start, end, stride)
+        else:
+            with open_footage(source, start=start, end=end, stride=stride) as footage:
+                info = footage.info
+                progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
+                keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
     seconds["detect"] = time.perf_counter() - t0
     if keypoints.num_frames == 0:
         raise InputError(f"{source}: no frames to fit")

@@ -72,9 +72,21 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         user_focal(1000.0, args.focal_mm, args.sensor_mm, args.fov_deg)  # clear errors before detection
         camera = UserCamera(args.focal_mm, args.sensor_mm, args.fov_deg)
     detect_options = None if is_keypoints_file(args.input) else options_from_args(args)
-    result = capture(args.input, options, progress, detect_options, start=args.start, end=args.end,
-                     stride=args.stride, camera=camera)
+    checkpoints = None
+    if detect_options is not None:  # detection resumes from <output>.partial/ (core/checkpoint.py)
+        from core.checkpoint import open_checkpoints
+
+        checkpoints = open_checkpoints(output, args.input, detect_options, args.start, args.end, args.stride)
+    try:
+        result = capture(args.input, options, progress, detect_options, start=args.start, end=args.end,
+                         stride=args.stride, camera=camera, checkpoints=checkpoints)
+    except InputError:
+        if checkpoints is not None:  # the input itself is the problem: nothing worth resuming
+            checkpoints.finish()
+        raise
     path = write_result(result, output, progress)
+    if checkpoints is not None:
+        checkpoints.finish()
     fit = result.fit
     progress.done(str(path), frames=int(result.keypoints.num_frames), people=len(fit.people),
                   person_ids=[p.track_id for p in fit.people], focal_px=fit.focal.focal_px,
