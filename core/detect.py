@@ -103,6 +103,7 @@ class DetectOptions:
             frame on average, so big frames sweep more slowly instead of slowing every frame.
         hand_complexity: 0 lite (default: about half the time of full, measured) or 1 full hand model.
         num_threads: threads per TFLite network (body landmarks and detectors).
+        lost_sweep_speedup: the sweep runs this many times faster while someone is lost.
         refind_every_frame: a lost person is looked for at their predicted region on every
             frame for this many frames, then on every other frame.
         landmark_workers: threads running the hand and face networks (one job per hand and
@@ -127,6 +128,7 @@ class DetectOptions:
     num_threads: int = 2
     landmark_workers: int = 1
     refind_every_frame: int = 6
+    lost_sweep_speedup: float = 2.0
 
     def check(self) -> None:
         """InputError for settings that make no sense."""
@@ -473,10 +475,10 @@ class KeypointPipeline:
             if not self.frames:  # first frame: the whole sweep, so people are found at once
                 jobs = self._jobs
             else:
-                # people missing: search three times faster until they are back; everyone
+                # people missing: search faster until they are back; everyone
                 # seen and nothing else moving: slower (the cues cost more than the tracking)
                 if self.tracker.lost:
-                    rate = 3.0
+                    rate = self.options.lost_sweep_speedup
                 elif self.tracker.tracks and not self.cues.unexplained_motion([o.body.box() for o in observations]):
                     rate = self._idle_rate
                 else:
