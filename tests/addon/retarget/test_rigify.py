@@ -16,7 +16,8 @@ def _parents(obj):
 
 
 @pytest.mark.slow
-@pytest.mark.compat42
+# Not in the bpy 4.2 subset: after Rigify generates a rig, bpy 4.2.23 segfaults at process
+# exit (measured: every test passes, then exit code 139), which would fail the run.
 def test_rigify_fk_controls_drive_the_deform_bones(scene, rigs):
     source = rigs.source(frames=24)
     target = rigs.rigify()
