@@ -17,6 +17,8 @@ import collections
 import json
 import os
 import queue
+import re
+import signal
 import subprocess
 import threading
 import time
@@ -27,6 +29,9 @@ from typing import Any, Literal
 State = Literal["idle", "running", "cancelling", "succeeded", "failed", "cancelled"]
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 STDERR_TAIL_LINES = 40
+# Native log lines of mediapipe/TFLite (absl "W0000 ..."/"I0000 ...", "INFO: Created TensorFlow
+# Lite ..."): noise in an error message, left out of what the user is shown.
+_NATIVE_LOG = re.compile(r"^\s*([WI]\d{4} |INFO: |WARNING: All log messages before absl)")
 
 
 @dataclass
@@ -202,9 +207,17 @@ class WorkerJob:
         if self._error_event is not None and self._error_event.get("message"):
             status.error = str(self._error_event["message"])
         else:
-            tail = [line for line in self.stderr_tail if line.strip()]
+            tail = [line for line in self.stderr_tail if line.strip() and not _NATIVE_LOG.match(line)]
             detail = "\n".join(tail[-8:]) if tail else "no message"
-            status.error = f"worker exited with code {code}: {detail}"
+            if code is not None and code < 0:
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = f"signal {-code}"
+                hint = " (often: out of memory)" if name == "SIGKILL" else ""
+                status.error = f"the worker was killed by {name}{hint}; nothing was written. Last output: {detail}"
+            else:
+                status.error = f"worker exited with code {code}: {detail}"
 
     def _drain(self) -> None:
         while True:

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import rig
 from ..keys import Channel
+from ..motion_file import load_motion
 
 
 def avatar_of(obj: bpy.types.Object, joint_names: list[str]) -> rig.Avatar:
@@ -31,17 +32,20 @@ def motion_channels(obj: bpy.types.Object, path: str, person: int = 0) -> tuple[
 
     Returns (frame_index (T,), channels); the caller places frame_index in the scene
     (the take's frames are the source's frame numbers plus the take's offset).
+
+    Raises:
+        addon.motion_file.MotionFileError: the file is not a valid motion file.
+        ValueError: no such person, a hands-only file, or not this avatar's skeleton.
     """
-    with np.load(path, allow_pickle=False) as m:
-        names = [str(n) for n in m["avatar/joint_names"]]
-        p = f"p{person}/"
-        local = np.zeros((len(m[p + "global_orient"]), len(names), 3))
-        local[:, 1:22] = m[p + "body_pose"]
-        local[:, 22] = m[p + "jaw_pose"]
-        hand_mean = m["avatar/hand_mean"] if not bool(m["flat_hand_mean"]) else np.zeros((30, 3))
-        local[:, 25:40] = m[p + "left_hand_pose"] + hand_mean[:15]
-        local[:, 40:55] = m[p + "right_hand_pose"] + hand_mean[15:]
-        go, transl, frame_index = m[p + "global_orient"], m[p + "transl"], m["frame_index"]
+    motion = load_motion(path)  # validated: schema, shapes, finite values (MotionFileError)
+    if not 0 <= person < len(motion.people):
+        raise ValueError(f"{path} has {len(motion.people)} people; there is no person {person}")
+    if motion.subject != "body":
+        raise ValueError(f"{path} is a hands-only capture; re-capture merges need a body capture")
+    who = motion.people[person]
+    names = [str(n) for n in motion.avatar.joint_names]
+    local = who.local_axis_angles(motion.avatar.hand_mean, motion.flat_hand_mean).astype(np.float64)
+    go, transl, frame_index = who.global_orient, who.transl, motion.frame_index
     avatar = avatar_of(obj, names)
     location, quats = rig.pose_keys(avatar, go, transl, local)
     return np.asarray(frame_index), rig.pose_channels(avatar, location, quats)

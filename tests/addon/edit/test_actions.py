@@ -10,6 +10,7 @@ from addon import keys, rig
 from addon.edit import actions
 from addon.edit.curves import quat_angle
 from addon.edit.motion import motion_channels
+from addon.motion_file import MotionFileError
 from addon.retarget.transfer import pose_matrices
 
 pytestmark = pytest.mark.compat42
@@ -72,18 +73,19 @@ def test_smooth_range_only_touches_the_range(avatar):
         actions.smooth_frames(obj, 60, 30)
 
 
-def test_merge_recaptured_range_keeps_other_frames(avatar, tmp_path, make_motion_rows):
+def test_merge_recaptured_range_keeps_other_frames(avatar, tmp_path, make_motion_rows, motion_tools):
     obj = avatar.armature
     go, transl, local = make_motion_rows(20, seed=9)
     local[:, 23:25] = 0.0   # motion files carry no eye rotations
-    path = tmp_path / "recapture.npz"
-    np.savez(path, **{
-        "format": np.array("video-mocap-motion/1"), "frame_index": np.arange(39, 59),
+    m = motion_tools.make(frames=20, people=1, frame_index=np.arange(39, 59))  # a valid file...
+    m.update({  # ...holding the re-captured rows
         "avatar/joint_names": np.array(avatar.bone_names), "flat_hand_mean": np.array(True),
-        "avatar/hand_mean": np.zeros((30, 3)), "p0/global_orient": go, "p0/transl": transl,
-        "p0/body_pose": local[:, 1:22], "p0/jaw_pose": local[:, 22],
-        "p0/left_hand_pose": local[:, 25:40], "p0/right_hand_pose": local[:, 40:55],
+        "p0/global_orient": go.astype(np.float32), "p0/transl": transl.astype(np.float32),
+        "p0/body_pose": local[:, 1:22].astype(np.float32), "p0/jaw_pose": local[:, 22].astype(np.float32),
+        "p0/left_hand_pose": local[:, 25:40].astype(np.float32),
+        "p0/right_hand_pose": local[:, 40:55].astype(np.float32),
     })
+    path = motion_tools.save(tmp_path / "recapture.npz", m)
     before = {(fc.data_path, fc.array_index): keys.read_fcurve(fc) for fc in keys.owner_fcurves(obj)}
     frame_index, channels = motion_channels(obj, str(path))
     assert actions.merge_channels(obj, frame_index + 1, channels) == len(before)
@@ -96,6 +98,14 @@ def test_merge_recaptured_range_keeps_other_frames(avatar, tmp_path, make_motion
         outside = (f < 40) | (f > 59)
         assert np.array_equal(v[outside], v0[outside])
         assert np.allclose(v[~outside], expected[(fc.data_path, fc.array_index)], atol=1e-5)
+
+
+def test_merge_refuses_a_damaged_motion_file(avatar, tmp_path, motion_tools):
+    m = motion_tools.make(frames=5, people=1)
+    m["p0/transl"][2, 1] = np.nan
+    path = motion_tools.save(tmp_path / "bad.npz", m)
+    with pytest.raises(MotionFileError, match="finite|NaN"):
+        motion_channels(avatar.armature, str(path))
 
 
 def test_takes_go_to_their_own_nla_tracks(avatar):
