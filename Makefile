@@ -5,7 +5,7 @@ PY ?= python3
 WORKER   := .venv/worker/bin/python
 BLENDER  := .venv/blender/bin/python
 BLENDER42 := .venv/blender42/bin/python
-PIP_FLAGS := --disable-pip-version-check --no-input -q --durations=10
+PIP_FLAGS := --disable-pip-version-check --no-input -q
 
 .PHONY: all demo test test-worker test-blender test-blender42 test-slow venvs samples build bench clean
 
