@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.commands.detect import add_range_and_people_arguments
 from core.errors import InputError
 from core.progress import Progress
 
@@ -30,14 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing", type=float, default=1.0,
                         help="temporal smoothing strength, 0 = off (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--start", type=int, default=0, help="first source frame (default 0)")
-    parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
-    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
-    parser.add_argument("--max-people", type=int, default=None, help="track at most N people")
-    parser.add_argument("--person", action="append", default=[], metavar="X0,Y0,X1,Y1@FRAME",
-                        help="box around a person the detectors miss, on source frame FRAME (repeatable)")
-    parser.add_argument("--drop-id", type=int, action="append", default=[], metavar="ID",
-                        help="leave out the person with this track id (repeatable)")
+    add_range_and_people_arguments(parser)
 
 
 def fit_options_from_args(args: argparse.Namespace) -> "FitOptions":

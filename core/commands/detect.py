@@ -13,9 +13,8 @@ from core.progress import Progress
 HELP = "find and track people in footage; write body, hand and face keypoints (.npz)"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="video file, image, or folder of images")
-    parser.add_argument("-o", "--output", required=True, help="keypoints file to write (.npz)")
+def add_range_and_people_arguments(parser: argparse.ArgumentParser) -> None:
+    """Frame range and person options shared by ``detect`` and ``capture``."""
     parser.add_argument("--start", type=int, default=0, help="first source frame (default 0)")
     parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
@@ -24,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="box around a person the detectors miss, on source frame FRAME (repeatable)")
     parser.add_argument("--drop-id", type=int, action="append", default=[], metavar="ID",
                         help="leave out the person with this track id (repeatable)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="video file, image, or folder of images")
+    parser.add_argument("-o", "--output", required=True, help="keypoints file to write (.npz)")
+    add_range_and_people_arguments(parser)
     parser.add_argument("--no-hands", action="store_true", help="skip the hand model")
     parser.add_argument("--no-face", action="store_true", help="skip the face mesh")
     parser.add_argument("--full-hands", action="store_true",
