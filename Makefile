@@ -42,7 +42,8 @@ demo: venvs
 test: venvs
 	$(MAKE) -k test-worker test-blender test-blender42
 
-test-worker: .venv/worker/.installed
+test-worker: .venv/worker/.installed .venv/blender/.installed
+	$(WORKER) -m samples.generate --all   # ground-truth samples first: tests in tests/core use them
 	$(WORKER) -m pytest tests/core tests/models tests/samples tests/reliability/worker -q --durations=10
 
 test-blender: .venv/blender/.installed
