@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.detectors._tflite import load_interpreter
-from models.detectors.roi import Roi, cut
+from models.detectors._tflite import CropNetwork, sigmoid
+from models.detectors.roi import Roi
 
 INPUT_SIDE = 192
 NUM_MESH = 468
@@ -49,20 +49,14 @@ class FaceLandmarkModel:
     """Runs the face mesh network on a region; one instance serves any number of faces."""
 
     def __init__(self, num_threads: int = 1) -> None:
-        self._interpreter = load_interpreter("face_landmark/face_landmark.tflite", num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
-        self._mesh_out = outputs["conv2d_21"]
-        self._flag_out = outputs["conv2d_31"]
+        self._net = CropNetwork("face_landmark/face_landmark.tflite", INPUT_SIDE, num_threads)
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> FaceLandmarks:
         """The face in ``roi`` of ``image_rgb`` (H,W,3 uint8 RGB)."""
-        crop = cut(image_rgb, roi, INPUT_SIDE).astype(np.float32) * (1.0 / 255.0)
-        self._interpreter.set_tensor(self._input, crop[None])
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._mesh_out).reshape(NUM_MESH, 3).astype(np.float64)
-        logit = float(self._interpreter.get_tensor(self._flag_out).reshape(-1)[0])
+        self._net.run(image_rgb, roi)
+        raw = self._net.output("conv2d_21").reshape(NUM_MESH, 3).astype(np.float64)
+        logit = float(self._net.output("conv2d_31").reshape(-1)[0])
         points = np.empty((NUM_MESH, 3))
         points[:, :2] = roi.to_image(raw[:, :2] / INPUT_SIDE)
         points[:, 2] = raw[:, 2] * (roi.size / INPUT_SIDE)
-        return FaceLandmarks(presence=1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0))), points=points, roi=roi)
+        return FaceLandmarks(presence=float(sigmoid(logit)), points=points, roi=roi)

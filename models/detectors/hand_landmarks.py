@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.detectors._tflite import load_interpreter
-from models.detectors.roi import Roi, cut
+from models.detectors._tflite import CropNetwork
+from models.detectors.roi import Roi
 
 INPUT_SIDE = 224
 NUM_HAND = 21
@@ -66,23 +66,15 @@ class HandLandmarkModel:
 
     def __init__(self, complexity: int = 0, num_threads: int = 1) -> None:
         name = "hand_landmark/hand_landmark_full.tflite" if complexity else "hand_landmark/hand_landmark_lite.tflite"
-        self._interpreter = load_interpreter(name, num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
-        self._landmarks_out = outputs["Identity"]
-        self._presence_out = outputs["Identity_1"]
-        self._handedness_out = outputs["Identity_2"]
-        self._world_out = outputs["Identity_3"]
+        self._net = CropNetwork(name, INPUT_SIDE, num_threads)
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> HandLandmarks:
         """The hand in ``roi`` of ``image_rgb`` (H,W,3 uint8 RGB)."""
-        crop = cut(image_rgb, roi, INPUT_SIDE).astype(np.float32) * (1.0 / 255.0)
-        self._interpreter.set_tensor(self._input, crop[None])
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._landmarks_out).reshape(NUM_HAND, 3).astype(np.float64)
-        presence = float(self._interpreter.get_tensor(self._presence_out).reshape(-1)[0])
-        world = self._interpreter.get_tensor(self._world_out).reshape(NUM_HAND, 3).astype(np.float64)
-        right = float(self._interpreter.get_tensor(self._handedness_out).reshape(-1)[0])
+        self._net.run(image_rgb, roi)
+        raw = self._net.output("Identity").reshape(NUM_HAND, 3).astype(np.float64)
+        presence = float(self._net.output("Identity_1").reshape(-1)[0])
+        world = self._net.output("Identity_3").reshape(NUM_HAND, 3).astype(np.float64)
+        right = float(self._net.output("Identity_2").reshape(-1)[0])
         return HandLandmarks(presence=presence, points_2d=roi.to_image(raw[:, :2] / INPUT_SIDE),
                              depth=raw[:, 2] * (roi.size / INPUT_SIDE), world=roi.rotate_vectors(world), roi=roi,
                              right_score=right)

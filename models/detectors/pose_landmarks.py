@@ -11,16 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.detectors._tflite import load_interpreter
-from models.detectors.roi import Roi, cut
+from models.detectors._tflite import CropNetwork, sigmoid
+from models.detectors.roi import Roi
 
 INPUT_SIDE = 256
 NUM_BODY = 33
 NUM_ALL = 39  # 33 body + auxiliary (33: hip centre, 34: body scale point, ...)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50.0, 50.0)))
 
 
 @dataclass
@@ -62,25 +58,18 @@ class PoseLandmarkModel:
     """Runs the landmark network on a region; one instance can serve any number of people."""
 
     def __init__(self, num_threads: int = 2) -> None:
-        self._interpreter = load_interpreter("pose_landmark/pose_landmark_full.tflite", num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
-        self._landmarks_out = outputs["Identity"]
-        self._flag_out = outputs["Identity_1"]
-        self._world_out = outputs["Identity_4"]
+        self._net = CropNetwork("pose_landmark/pose_landmark_full.tflite", INPUT_SIDE, num_threads)
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> BodyLandmarks:
         """Landmarks of the person in ``roi`` of ``image_rgb`` (H,W,3 uint8 RGB)."""
-        crop = cut(image_rgb, roi, INPUT_SIDE).astype(np.float32) * (1.0 / 255.0)
-        self._interpreter.set_tensor(self._input, crop[None])
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._landmarks_out).reshape(NUM_ALL, 5).astype(np.float64)
-        flag = float(self._interpreter.get_tensor(self._flag_out).reshape(-1)[0])
-        world = self._interpreter.get_tensor(self._world_out).reshape(NUM_ALL, 3)[:NUM_BODY].astype(np.float64)
+        self._net.run(image_rgb, roi)
+        raw = self._net.output("Identity").reshape(NUM_ALL, 5).astype(np.float64)
+        flag = float(self._net.output("Identity_1").reshape(-1)[0])
+        world = self._net.output("Identity_4").reshape(NUM_ALL, 3)[:NUM_BODY].astype(np.float64)
         unit = raw[:, :2] / INPUT_SIDE
         points = roi.to_image(unit)
         depth = raw[:NUM_BODY, 2] * (roi.size / INPUT_SIDE)
-        confidence = _sigmoid(raw[:NUM_BODY, 3]) * _sigmoid(raw[:NUM_BODY, 4])
+        confidence = sigmoid(raw[:NUM_BODY, 3]) * sigmoid(raw[:NUM_BODY, 4])
         next_roi = Roi.from_alignment(points[33], points[34], scale=1.25)
         return BodyLandmarks(presence=flag, points_2d=points[:NUM_BODY], depth=depth,
                              world=roi.rotate_vectors(world), confidence=confidence,
