@@ -443,8 +443,14 @@ class KeypointPipeline:
         start = time.perf_counter()
         self.cues.observe(image_bgr)
         observations: list[Observation] = []
+        crowd = crowded(self.tracker.tracks)
         for track in self.tracker.active:
-            body = self.confirmer.track(image_rgb, track.predicted_roi())
+            roi = track.predicted_roi()
+            view = image_rgb
+            if track.id in crowd:
+                others = [t.appearance for t in self.tracker.tracks if t.id != track.id and t.id in crowd]
+                view = mask_colours(image_rgb, image_bgr, roi, track.appearance, others)
+            body = self.confirmer.track(view, roi)
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
         # a person lost for a while is looked for on half the frames (both guesses of
