@@ -444,6 +444,9 @@ class KeypointPipeline:
         self.cues.observe(image_bgr)
         observations: list[Observation] = []
         crowd = crowded(self.tracker.tracks)
+        # a person lost for a while is looked for on half the frames (both guesses of
+        # Track.predicted_roi still alternate: lost % 4 in 1, 2 -> moved, stayed)
+        lost = [t for t in self.tracker.lost if t.lost <= self.options.refind_every_frame or t.lost % 4 in (1, 2)]
         for track in self.tracker.active:
             roi = track.predicted_roi()
             view = image_rgb
@@ -453,9 +456,6 @@ class KeypointPipeline:
             body = self.confirmer.track(view, roi)
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
-        # a person lost for a while is looked for on half the frames (both guesses of
-        # Track.predicted_roi still alternate: lost % 4 in 1, 2 -> moved, stayed)
-        lost = [t for t in self.tracker.lost if t.lost <= self.options.refind_every_frame or t.lost % 4 in (1, 2)]
         if lost:
             # re-find missing people on a copy where the people already seen are painted out
             # (their skeletons, and pixels coloured like the others' clothes more than like
@@ -572,27 +572,30 @@ _SKELETON = ((11, 12), (11, 23), (12, 24), (23, 24), (11, 13), (13, 15), (12, 14
 def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 127) -> np.ndarray:
     """A copy of ``image_rgb`` (H,W,3) with each body painted over in grey: the torso polygon
     and thick limb strokes (an eighth of the body's height), confident landmarks only."""
-    out = image_rgb.copy()
+    mask = np.zeros(image_rgb.shape[:2], np.uint8)
     for body in bodies:
         pts, conf = body.points_2d, body.confidence
         seen = pts[conf >= 0.3] if (conf >= 0.3).sum() >= 2 else pts
         thickness = max(3, int(0.12 * float(np.ptp(seen[:, 1]))))  # limbs are about 1/8 of the height
         torso = [11, 12, 24, 23]
         if (conf[torso] >= 0.3).all():
-            cv2.fillConvexPoly(out, np.round(pts[torso]).astype(np.int32), (grey, grey, grey))
+            cv2.fillConvexPoly(mask, np.round(pts[torso]).astype(np.int32), 1)
         for a, b in _SKELETON:
             if conf[a] >= 0.3 and conf[b] >= 0.3:
-                cv2.line(out, tuple(int(v) for v in np.round(pts[a])), tuple(int(v) for v in np.round(pts[b])),
-                         (grey, grey, grey), thickness)
+                cv2.line(mask, tuple(int(v) for v in np.round(pts[a])), tuple(int(v) for v in np.round(pts[b])),
+                         1, thickness)
         if conf[0] >= 0.3:
-            cv2.circle(out, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), (grey, grey, grey), -1)
+            cv2.circle(mask, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), 1, -1)
+    out = image_rgb.copy()
+    out[mask > 0] = grey
     return out
 
 
 def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
                  others: list[np.ndarray | None], grey: int = 127) -> np.ndarray:
     """``image_rgb`` with the pixels inside ``roi`` that look like other people's clothes (their
-    colour histograms) much more than like this person's painted grey; unchanged without histograms."""
+    colour histograms) much more than like this person's painted grey (small holes in that
+    mask closed); unchanged without histograms."""
     others = [h for h in others if h is not None]
     if own is None or not others:
         return image_rgb
@@ -609,11 +612,13 @@ def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np
 
     mine = likelihood(own)
     theirs = np.max([likelihood(other) for other in others], axis=0)
-    foreign = (theirs > 0.05) & (theirs > 4.0 * mine)
+    foreign = ((theirs > 0.05) & (theirs > 4.0 * mine)).astype(np.uint8)
     if not foreign.any():
         return image_rgb
+    k = max(3, int(0.02 * (y1 - y0)) | 1)  # about a fiftieth of the region: the speckles of shading
+    foreign = cv2.morphologyEx(foreign, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
     out = image_rgb.copy()
-    out[y0:y1, x0:x1][foreign] = grey
+    out[y0:y1, x0:x1][foreign > 0] = grey
     return out
 
 
