@@ -607,8 +607,10 @@ def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np
     hsv = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
 
     def likelihood(hist: np.ndarray) -> np.ndarray:
+        """(h, w) probability of each pixel's hue-saturation bin, 0..1 (back projection writes
+        uint8, hence the scale)."""
         table = hs_table(hist)
-        return cv2.calcBackProject([hsv], [0, 1], table, [0, 180, 0, 256], scale=1)
+        return cv2.calcBackProject([hsv], [0, 1], table, [0, 180, 0, 256], scale=255).astype(np.float32) / 255.0
 
     mine = likelihood(own)
     theirs = np.max([likelihood(other) for other in others], axis=0)
