@@ -172,11 +172,14 @@ class Tracker:
         crowded_appearance_distance: the same, for tracks overlapping another track (crossings),
             where an observation must also look clearly more like the track than like its
             neighbours; crowded tracks keep their velocity and appearance until they are clear.
+        crowded_unseen_distance: largest keypoint distance accepted in a crowd for an observation
+            without an appearance (it must also lie at least twice as far from the neighbours).
     """
 
     def __init__(self, max_people: int | None = None, max_lost_frames: int = 60, gate: float = 1.6,
                  velocity_smoothing: float = 0.3, first_id: int = 1, appearance_weight: float = 1.5,
-                 max_appearance_distance: float = 0.6, crowded_appearance_distance: float = 0.45) -> None:
+                 max_appearance_distance: float = 0.6, crowded_appearance_distance: float = 0.45,
+                 crowded_unseen_distance: float = 0.1) -> None:
         self.max_people = max_people
         self.max_lost_frames = max(1, int(max_lost_frames))
         self.gate = gate
@@ -184,6 +187,7 @@ class Tracker:
         self.appearance_weight = appearance_weight
         self.max_appearance_distance = max_appearance_distance
         self.crowded_appearance_distance = crowded_appearance_distance
+        self.crowded_unseen_distance = crowded_unseen_distance
         self._crowded: set[int] = set()
         self.tracks: list[Track] = []
         self.ended: list[int] = []
@@ -273,10 +277,16 @@ class Tracker:
             # where people overlap, a region may land on the wrong one or on both at once: the
             # observation must look like this track, clearly more than like its neighbours, and
             # lie nearer to where this track was expected than to where they were
+            # (without a histogram of the observation, which happens when its torso is unsure,
+            # it must instead lie on this track's prediction and far from the neighbours')
             neighbours = [t for t in self.tracks if t.id != track.id and t.id in self._crowded]
-            ok = (look < self.crowded_appearance_distance
-                  and all(look <= appearance_distance(t.appearance, o.appearance) - 0.1 for t in neighbours)
-                  and all(dist <= self._distance(t, o) for t in neighbours))
+            if o.appearance is None or track.appearance is None:
+                ok = (dist < self.crowded_unseen_distance
+                      and all(2.0 * dist <= self._distance(t, o) for t in neighbours))
+            else:
+                ok = (look < self.crowded_appearance_distance
+                      and all(look <= appearance_distance(t.appearance, o.appearance) - 0.1 for t in neighbours)
+                      and all(dist <= self._distance(t, o) for t in neighbours))
         return c if ok else INFEASIBLE
 
     def _distance(self, track: Track, o: Observation) -> float:
