@@ -569,8 +569,38 @@ _SKELETON = ((11, 12), (11, 23), (12, 24), (23, 24), (11, 13), (13, 15), (12, 14
              (23, 25), (25, 27), (24, 26), (26, 28), (0, 11), (0, 12))
 
 
-def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 127) -> np.ndarray:
-    """A copy of ``image_rgb`` (H,W,3) with each body painted over in grey: the torso polygon
+def erase(image_rgb: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int] | None = None,
+          work_px: int = 96) -> np.ndarray:
+    """A copy of ``image_rgb`` (H,W,3) with the pixels where ``mask`` (H,W) is set filled in
+    from their surroundings (OpenCV inpainting on a copy of ``box`` x0,y0,x1,y1 px, default the
+    mask's bounding box, shrunk to about ``work_px`` on its longer side: cheap, and a blur is all
+    that is needed). A flat fill would leave a person-shaped silhouette the landmark network
+    can take for a person; a smudge of background is not one."""
+    out = image_rgb.copy()
+    if box is None:
+        ys, xs = np.nonzero(mask)
+        if not len(xs):
+            return out
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    h, w = mask.shape
+    pad = 4
+    x0, y0 = max(box[0] - pad, 0), max(box[1] - pad, 0)
+    x1, y1 = min(box[2] + pad, w), min(box[3] + pad, h)
+    region, holes = out[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8)
+    if not holes.any():
+        return out
+    factor = min(1.0, work_px / float(max(x1 - x0, y1 - y0)))
+    size = (max(2, int(round((x1 - x0) * factor))), max(2, int(round((y1 - y0) * factor))))
+    small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    small_holes = cv2.resize(holes, size, interpolation=cv2.INTER_NEAREST)
+    filled = cv2.inpaint(small, small_holes, 3, cv2.INPAINT_TELEA)
+    filled = cv2.resize(filled, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    region[holes > 0] = filled[holes > 0]
+    return out
+
+
+def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks]) -> np.ndarray:
+    """A copy of ``image_rgb`` (H,W,3) with each body erased (:func:`erase`): the torso polygon
     and thick limb strokes (an eighth of the body's height), confident landmarks only."""
     mask = np.zeros(image_rgb.shape[:2], np.uint8)
     for body in bodies:
@@ -586,9 +616,7 @@ def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks], grey: int = 
                          1, thickness)
         if conf[0] >= 0.3:
             cv2.circle(mask, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), 1, -1)
-    out = image_rgb.copy()
-    out[mask > 0] = grey
-    return out
+    return erase(image_rgb, mask > 0)
 
 
 def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
