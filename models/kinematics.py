@@ -48,8 +48,10 @@ def skew(v: Tensor) -> Tensor:
 def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     """Rodrigues: (..., 3) axis-angle (radians) -> (..., 3, 3) rotation matrices.
 
-    ``R = I + a K + b K^2`` with ``K = [v]_x``, ``a = sin t / t``, ``b = (1 - cos t) / t^2``;
-    both are evaluated by Taylor series near zero so gradients stay finite.
+    ``R = c I + a [v]_x + b v v^T`` with ``a = sin t / t``, ``b = (1 - cos t) / t^2``,
+    ``c = 1 - b t^2 = cos t`` (the same matrix as ``I + a K + b K^2``, written element by
+    element: no batched matrix product); a and b use Taylor series near zero so gradients
+    stay finite.
     """
     theta_sq = (axis_angle * axis_angle).sum(-1)
     small = theta_sq < _SMALL_ANGLE_SQ
@@ -57,9 +59,15 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     a = torch.where(small, 1.0 - theta_sq / 6.0 + theta_sq * theta_sq / 120.0, torch.sin(theta) / theta)
     b = torch.where(small, 0.5 - theta_sq / 24.0 + theta_sq * theta_sq / 720.0,
                     (1.0 - torch.cos(theta)) / (theta * theta))
-    k = skew(axis_angle)
-    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device)
-    return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+    c = 1.0 - b * theta_sq
+    x, y, z = axis_angle.unbind(-1)
+    ax, ay, az = a * x, a * y, a * z
+    bx = b * x
+    bxy, bxz, byz = bx * y, bx * z, b * y * z
+    m = (c + bx * x, bxy - az, bxz + ay,
+         bxy + az, c + b * y * y, byz - ax,
+         bxz - ay, byz + ax, c + b * z * z)
+    return torch.stack(m, dim=-1).reshape(*axis_angle.shape[:-1], 3, 3)
 
 
 def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
@@ -225,6 +233,107 @@ def kinematic_levels(parents: Sequence[int]) -> list[list[int]]:
     return levels
 
 
+class _ChainPlan:
+    """Joints of a kinematic tree reordered level by level (see :func:`kinematic_levels`).
+
+    ``order`` lists the joints level after level; ``inverse`` maps back (``x[:, order][:, inverse]
+    == x``); level d is ``order[starts[d]:starts[d + 1]]`` and ``parent_rows[d]`` is each of its
+    joints' parent as a row of level d - 1 (None where that is the identity, e.g. finger chains).
+    """
+
+    def __init__(self, parents: tuple[int, ...], device: torch.device) -> None:
+        levels = kinematic_levels(parents)
+        order = [j for level in levels for j in level]
+        self.order = torch.as_tensor(order, device=device)
+        self.inverse = torch.as_tensor(np.argsort(order), device=device)
+        self.starts = np.cumsum([0] + [len(level) for level in levels]).tolist()
+        self.parent_rows: list[Tensor | None] = [None]
+        for d in range(1, len(levels)):
+            rows = [levels[d - 1].index(parents[j]) for j in levels[d]]
+            same = rows == list(range(len(levels[d - 1])))
+            self.parent_rows.append(None if same else torch.as_tensor(rows, device=device))
+        self.parent_index = torch.as_tensor([0] + list(parents[1:]), device=device)
+
+
+_PLANS: dict[tuple[tuple[int, ...], str], _ChainPlan] = {}
+
+
+def _chain_plan(parents: Sequence[int], device: torch.device) -> _ChainPlan:
+    key = (tuple(int(p) for p in parents), str(device))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _ChainPlan(key[0], device)
+    return plan
+
+
+class _ChainTransforms(torch.autograd.Function):
+    """World 3x4 transforms of a kinematic chain from local 3x4 transforms, with a hand-written
+    backward (one batched product per level and direction instead of autograd's bookkeeping).
+
+    forward(local (J, B, 3, 4) joint-major in level order, plan) -> world (J, B, 3, 4) likewise,
+    ``world_0 = local_0`` and ``world_j = world_p @ [local_j; 0 0 0 1]``. Joint-major so that a
+    level is one contiguous block (no copies before the batched products).
+    """
+
+    @staticmethod
+    def forward(ctx, local: Tensor, plan: _ChainPlan) -> Tensor:  # type: ignore[override]
+        s = plan.starts
+        world = torch.empty_like(local)
+        world[:1] = local[:1]
+        for d in range(1, len(s) - 1):
+            rows = plan.parent_rows[d]
+            parent = world[s[d - 1]:s[d]]
+            if rows is not None:
+                parent = parent.index_select(0, rows)
+            out = world[s[d]:s[d + 1]]
+            torch.matmul(parent[..., :3], local[s[d]:s[d + 1]], out=out)   # [Rp R | Rp o]
+            out[..., 3] += parent[..., 3]                                   # + tp
+        ctx.save_for_backward(local, world)
+        ctx.plan = plan
+        return world
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        local, world = ctx.saved_tensors
+        plan: _ChainPlan = ctx.plan
+        s = plan.starts
+        g = grad.contiguous().clone()                                 # accumulates children's terms
+        g_local = torch.empty_like(local)
+        for d in range(len(s) - 2, 0, -1):
+            lo, hi, plo = s[d], s[d + 1], s[d - 1]
+            gd = g[lo:hi]                                             # (n, B, 3, 4)
+            rows = plan.parent_rows[d]
+            parent = world[plo:lo] if rows is None else world[plo:lo].index_select(0, rows)
+            torch.matmul(parent[..., :3].transpose(-1, -2), gd, out=g_local[lo:hi])
+            g_parent = torch.cat((gd @ local[lo:hi].transpose(-1, -2), gd[..., 3:]), -1)
+            if rows is None:
+                g[plo:lo] += g_parent
+            else:
+                g[plo:lo].index_add_(0, rows, g_parent)
+        g_local[:1] = g[:1]
+        return g_local, None
+
+
+def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
+                              transl: Tensor | None = None) -> Tensor:
+    """Batched forward kinematics to world 3x4 transforms ``[R | t]`` (no homogeneous row).
+
+    Args as :func:`forward_kinematics`. Returns (B, J, 3, 4): ``[..., :3]`` the world
+    rotation, ``[..., 3]`` the joint position (metres). Differentiable in rotations,
+    rest_joints and transl (first derivatives).
+    """
+    batch, num = rotations.shape[0], rotations.shape[1]
+    plan = _chain_plan(parents, rotations.device)
+    rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
+    offsets = rest - rest.index_select(1, plan.parent_index)
+    root = rest[:, :1] if transl is None else rest[:, :1] + transl[:, None]
+    offsets = torch.cat((root, offsets[:, 1:]), dim=1)
+    local = torch.cat((rotations, offsets[..., None]), -1).transpose(0, 1).index_select(0, plan.order)
+    world = _ChainTransforms.apply(local, plan)
+    return world.index_select(0, plan.inverse).transpose(0, 1)
+
+
 def forward_kinematics(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
                        transl: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Batched forward kinematics.
@@ -239,32 +348,11 @@ def forward_kinematics(rotations: Tensor, rest_joints: Tensor, parents: Sequence
         joints (B, J, 3) and transforms (B, J, 4, 4): world transform of each joint,
         ``joints == transforms[..., :3, 3]``.
     """
-    batch, num = rotations.shape[0], rotations.shape[1]
-    rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
-    parent_idx = torch.as_tensor(list(parents), device=rotations.device)
-    offsets = rest - torch.cat((torch.zeros_like(rest[:, :1]), rest[:, parent_idx[1:]]), dim=1)
-    if transl is not None:
-        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
-    world_rot: list[Tensor | None] = [None] * num
-    world_pos: list[Tensor | None] = [None] * num
-    levels = kinematic_levels(parents)
-    world_rot[0], world_pos[0] = rotations[:, 0], offsets[:, 0]
-    for level in levels[1:]:
-        idx = torch.as_tensor(level, device=rotations.device)
-        par = [parents[j] for j in level]
-        prot = torch.stack([world_rot[p] for p in par], dim=1)        # (B, n, 3, 3)
-        ppos = torch.stack([world_pos[p] for p in par], dim=1)        # (B, n, 3)
-        rot = prot @ rotations[:, idx]
-        pos = ppos + (prot @ offsets[:, idx, :, None])[..., 0]
-        for k, j in enumerate(level):
-            world_rot[j], world_pos[j] = rot[:, k], pos[:, k]
-    rot_all = torch.stack(world_rot, dim=1)   # type: ignore[arg-type]
-    pos_all = torch.stack(world_pos, dim=1)   # type: ignore[arg-type]
-    transforms = torch.zeros(batch, num, 4, 4, dtype=rotations.dtype, device=rotations.device)
-    transforms[..., :3, :3] = rot_all
-    transforms[..., :3, 3] = pos_all
-    transforms[..., 3, 3] = 1.0
-    return pos_all, transforms
+    world = forward_kinematics_affine(rotations, rest_joints, parents, transl)
+    bottom = torch.zeros(4, dtype=world.dtype, device=world.device)
+    bottom[3] = 1.0
+    transforms = torch.cat((world, bottom.expand(*world.shape[:2], 1, 4)), dim=-2)
+    return world[..., 3], transforms
 
 
 def forward_kinematics_np(rotations: np.ndarray, rest_joints: np.ndarray, parents: Sequence[int],

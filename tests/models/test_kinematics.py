@@ -127,3 +127,71 @@ def test_top_k_skin() -> None:
     assert idx.tolist() == [[1, 2], [0, 1]]
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
     np.testing.assert_allclose(kin.dense_skin_weights(idx, w, 5)[0, [1, 2]], [0.75, 0.25], atol=1e-6)
+
+
+def _reference_fk(rot: torch.Tensor, rest: torch.Tensor, parents, transl: torch.Tensor | None) -> torch.Tensor:
+    """Joint-by-joint torch FK (plain autograd), the formula of docs/formats.md: (B, J, 3, 4)."""
+    rest = rest.expand(rot.shape[0], *rest.shape[-2:])
+    world: list[torch.Tensor] = []
+    for j, p in enumerate(parents):
+        if p < 0:
+            t = rest[:, j] + (0.0 if transl is None else transl)
+            world.append(torch.cat((rot[:, j], t[..., None]), -1))
+        else:
+            r = world[p][..., :3] @ rot[:, j]
+            t = world[p][..., 3] + (world[p][..., :3] @ (rest[:, j] - rest[:, p])[..., None])[..., 0]
+            world.append(torch.cat((r, t[..., None]), -1))
+    return torch.stack(world, 1)
+
+
+_TREES = {"smplx": list(SMPLX_PARENTS), "branchy": [-1, 0, 0, 1, 1, 2, 3, 3, 4, 6], "chain": [-1, 0, 1, 2]}
+
+
+@pytest.mark.parametrize("tree", sorted(_TREES))
+def test_level_batched_fk_equals_joint_by_joint_reference(tree: str) -> None:
+    parents = _TREES[tree]
+    rng = np.random.default_rng(4)
+    num = len(parents)
+    rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (3, num, 3))))
+    for rest in (torch.as_tensor(rng.normal(0, 0.3, (num, 3))), torch.as_tensor(rng.normal(0, 0.3, (3, num, 3)))):
+        for transl in (None, torch.as_tensor(rng.normal(0, 1, (3, 3)))):
+            expect = _reference_fk(rot, rest, parents, transl)
+            world = kin.forward_kinematics_affine(rot, rest, parents, transl)
+            joints, transforms = kin.forward_kinematics(rot, rest, parents, transl)
+            torch.testing.assert_close(world, expect, atol=1e-12, rtol=0)
+            torch.testing.assert_close(transforms[..., :3, :], expect, atol=1e-12, rtol=0)
+            torch.testing.assert_close(joints, expect[..., 3], atol=1e-12, rtol=0)
+            assert (transforms[..., 3, :] == torch.tensor([0.0, 0, 0, 1], dtype=torch.float64)).all()
+
+
+@pytest.mark.parametrize("tree", sorted(_TREES))
+def test_level_batched_fk_gradients_match_reference(tree: str) -> None:
+    parents = _TREES[tree]
+    rng = np.random.default_rng(5)
+    num = len(parents)
+    inputs = [torch.as_tensor(rng.normal(0, 0.7, (2, num, 3)), dtype=torch.float64),
+              torch.as_tensor(rng.normal(0, 0.3, (num, 3))), torch.as_tensor(rng.normal(0, 1, (2, 3)))]
+    upstream = torch.as_tensor(rng.normal(0, 1, (2, num, 3, 4)))
+    grads = []
+    for fk in (_reference_fk, kin.forward_kinematics_affine):
+        leaves = [x.clone().requires_grad_() for x in inputs]
+        world = fk(kin.axis_angle_to_matrix(leaves[0]), leaves[1], parents, leaves[2])
+        (world * upstream).sum().backward()
+        grads.append([x.grad for x in leaves])
+    for ours, ref in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-10)
+
+
+def test_fk_gradcheck_float64() -> None:
+    parents = list(SMPLX_PARENTS)
+    rng = np.random.default_rng(6)
+    rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (1, 55, 3)))).requires_grad_()
+    rest = torch.as_tensor(rng.normal(0, 0.3, (55, 3))).requires_grad_()
+    transl = torch.as_tensor(rng.normal(0, 1, (1, 3))).requires_grad_()
+    assert torch.autograd.gradcheck(lambda r, j, t: kin.forward_kinematics(r, j, parents, t), (rot, rest, transl))
+
+
+def test_axis_angle_to_matrix_gradcheck_including_near_zero() -> None:
+    aa = torch.tensor([[0.3, -1.2, 2.0], [1e-4, 2e-4, -1e-4], [0.0, 0.0, 0.0], [3.0, 0.1, 0.0]],
+                      dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(kin.axis_angle_to_matrix, (aa,))
