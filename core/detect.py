@@ -450,21 +450,24 @@ class KeypointPipeline:
         for track in self.tracker.active:
             roi = track.predicted_roi()
             view = image_rgb
-            if track.id in crowd:
+            if track.id in crowd:  # the others' clothes painted grey (a flat grey, unlike a
+                # smudge of the surroundings, does not add to this person's colours)
                 others = [t.appearance for t in self.tracker.tracks if t.id != track.id and t.id in crowd]
-                view = mask_colours(image_rgb, image_bgr, roi, track.appearance, others)
+                view = paint(image_rgb, colour_mask(image_bgr, roi, track.appearance, others))
             body = self.confirmer.track(view, roi)
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
         if lost:
-            # re-find missing people on a copy where the people already seen are painted out
+            # re-find missing people on a copy where the people already seen are erased
             # (their skeletons, and pixels coloured like the others' clothes more than like
             # the missing person's), so the landmark network cannot settle on them again
-            masked = mask_people(image_rgb, [o.body for o in observations])
+            # (skeletons erased: a grey silhouette is taken for a person; clothes painted grey:
+            # a smudge of the surroundings may take the missing person's colours; measured)
+            erased = erase(image_rgb, people_mask(image_rgb.shape, [o.body for o in observations]))
             for track in lost:  # the region is only a guess, so it is refined once
                 roi = track.predicted_roi()
                 others = [t.appearance for t in self.tracker.tracks if t.id != track.id]
-                view = mask_colours(masked, image_bgr, roi, track.appearance, others)
+                view = paint(erased, colour_mask(image_bgr, roi, track.appearance, others))
                 body = self.confirmer.confirm(view, roi, relaxed=True)
                 if body is not None:
                     observations.append(Observation(body, "track", track.id))
@@ -599,10 +602,10 @@ def erase(image_rgb: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int
     return out
 
 
-def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks]) -> np.ndarray:
-    """A copy of ``image_rgb`` (H,W,3) with each body erased (:func:`erase`): the torso polygon
-    and thick limb strokes (an eighth of the body's height), confident landmarks only."""
-    mask = np.zeros(image_rgb.shape[:2], np.uint8)
+def people_mask(shape: tuple[int, ...], bodies: list[BodyLandmarks]) -> np.ndarray:
+    """(H,W) bool mask of each body in an image of ``shape``: the torso polygon and thick limb
+    strokes (an eighth of the body's height), confident landmarks only."""
+    mask = np.zeros(shape[:2], np.uint8)
     for body in bodies:
         pts, conf = body.points_2d, body.confidence
         seen = pts[conf >= 0.3] if (conf >= 0.3).sum() >= 2 else pts
@@ -616,22 +619,22 @@ def mask_people(image_rgb: np.ndarray, bodies: list[BodyLandmarks]) -> np.ndarra
                          1, thickness)
         if conf[0] >= 0.3:
             cv2.circle(mask, tuple(int(v) for v in np.round(pts[0])), int(thickness * 1.2), 1, -1)
-    return erase(image_rgb, mask > 0)
+    return mask > 0
 
 
-def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
-                 others: list[np.ndarray | None], grey: int = 127) -> np.ndarray:
-    """``image_rgb`` with the pixels inside ``roi`` that look like other people's clothes (their
-    colour histograms) much more than like this person's painted grey (small holes in that
-    mask closed); unchanged without histograms."""
+def colour_mask(image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
+                others: list[np.ndarray | None]) -> np.ndarray | None:
+    """(H,W) bool mask of the pixels inside ``roi`` that look like other people's clothes (their
+    :func:`core.track.appearance` histograms) much more than like this person's (``own``), small
+    holes closed; None without histograms or when no pixel does."""
     others = [h for h in others if h is not None]
     if own is None or not others:
-        return image_rgb
+        return None
     x0, y0, x1, y1 = (int(round(v)) for v in roi.box())
-    h, w = image_rgb.shape[:2]
+    h, w = image_bgr.shape[:2]
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return image_rgb
+        return None
     hsv = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2HSV)
 
     def likelihood(hist: np.ndarray) -> np.ndarray:
@@ -644,11 +647,19 @@ def mask_colours(image_rgb: np.ndarray, image_bgr: np.ndarray, roi: Roi, own: np
     theirs = np.max([likelihood(other) for other in others], axis=0)
     foreign = ((theirs > 0.05) & (theirs > 4.0 * mine)).astype(np.uint8)
     if not foreign.any():
-        return image_rgb
+        return None
     k = max(3, int(0.02 * (y1 - y0)) | 1)  # about a fiftieth of the region: the speckles of shading
-    foreign = cv2.morphologyEx(foreign, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = cv2.morphologyEx(foreign, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) > 0
+    return mask
+
+
+def paint(image_rgb: np.ndarray, mask: np.ndarray | None, grey: int = 127) -> np.ndarray:
+    """``image_rgb`` (H,W,3) with the pixels of ``mask`` (H,W) grey (a copy; unchanged without a mask)."""
+    if mask is None:
+        return image_rgb
     out = image_rgb.copy()
-    out[y0:y1, x0:x1][foreign > 0] = grey
+    out[mask] = grey
     return out
 
 
