@@ -19,7 +19,7 @@ import torch
 from core.errors import InputError
 from core.fit.body import ClipFit, FitOptions, fit_clip
 from core.fit.focal import user_focal
-from core.fit.observations import observations_from_keypoints
+from core.fit.observations import PersonObservations, observations_from_keypoints
 from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
 from core.progress import Progress
@@ -69,9 +69,26 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def load_capture_model(smplx_dir: str | None, gender: str, device: str, progress: Progress) -> BodyModel:
+    """The body model to fit: official SMPL-X from ``smplx_dir`` (``SMPLX_<GENDER>.npz``/``.pkl``,
+    in it or in its ``smplx/`` subfolder) when given, else the bundled mannequin-x.
+
+    Raises ModelFileError (exit 3) for a missing folder, no model file, or an unreadable/wrong file.
+    """
+    if not smplx_dir:
+        return load_body_model("mannequin-x", device=device)
+    model = load_body_model("smplx", smplx_dir, device=device, gender=gender)
+    progress.info(f"body model: official SMPL-X, {gender} ({getattr(model, 'source', smplx_dir)})")
+    return model
+
+
 def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
                   model: BodyModel | None = None) -> tuple[dict[str, np.ndarray], ClipFit]:
-    """Fit everyone in ``keypoints``; returns (motion arrays, fit)."""
+    """Fit everyone in ``keypoints``; returns (motion arrays, fit).
+
+    With a body model that has an expression basis (official SMPL-X) and ``options.face``,
+    expression and jaw are then fitted to the face-mesh landmarks (stage ``face``).
+    """
     model = model or load_body_model("mannequin-x", device=options.device)
     arrays = keypoints.to_arrays()
     observations = [observations_from_keypoints(arrays, i) for i in range(len(keypoints.people))]
@@ -80,11 +97,41 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
                     options, lambda done, msg: progress.update(done + 1, msg))
     focal = clip.focal
     progress.info(f"focal {focal.focal_px:.0f} px (+-{focal.std_px:.0f}, {focal.source})")
-    return motion_arrays(clip, keypoints, model), clip
+    source = expression_source(model, options)
+    if source == "face-landmarks":
+        fit_faces(clip, observations, model, options, float(keypoints.fps), progress)
+    return motion_arrays(clip, keypoints, model, source), clip
 
 
-def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel) -> dict[str, np.ndarray]:
-    """The ``video-mocap-motion/1`` arrays (docs/formats.md) of a fit."""
+def expression_source(model: BodyModel, options: FitOptions) -> str:
+    """``face-landmarks`` when expression is fitted, else ``none`` (the motion file's
+    ``expression_source``): the model has no expression basis (mannequin-x) or --no-face."""
+    return "face-landmarks" if options.face and model.num_expression > 0 else "none"
+
+
+def fit_faces(clip: ClipFit, observations: list[PersonObservations], model: BodyModel, options: FitOptions,
+              fps: float, progress: Progress) -> None:
+    """Expression and jaw of everyone from their face-mesh landmarks (in place; stage ``face``)."""
+    from core.fit.face import fit_expression
+
+    progress.stage("face", len(clip.people))
+    for i, (person, obs) in enumerate(zip(clip.people, observations, strict=True)):
+        if obs.face_2d is None:
+            progress.update(i + 1, f"person {person.track_id}: no face landmarks")
+            continue
+        face = fit_expression(model, person.betas, person.global_orient, person.body_pose,
+                              person.left_hand_pose, person.right_hand_pose, person.jaw_pose, person.transl,
+                              obs.face_2d, obs.face_conf, clip.focal.focal_px, clip.center,
+                              smoothing=options.smoothing, fps=fps)
+        person.expression, person.jaw_pose = face.expression, face.jaw_pose
+        progress.update(i + 1, f"person {person.track_id}: expression from {face.frames} frames of face landmarks "
+                               f"(error {face.residual_before:.3f} -> {face.residual_after:.3f} eye-corner distances)")
+
+
+def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel,
+                  expression: str = "none") -> dict[str, np.ndarray]:
+    """The ``video-mocap-motion/1`` arrays (docs/formats.md) of a fit; ``expression``: how the
+    expression coefficients were obtained (``expression_source``)."""
     from core.motion import CameraParams, PersonParams, body_motion
 
     f = clip.focal
@@ -97,7 +144,7 @@ def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel) -> dict
               for p in clip.people]
     return body_motion(people, model, fps=float(keypoints.fps), image_size=keypoints.image_size,
                        frame_index=np.asarray(keypoints.frame_index), camera=camera,
-                       source=str(keypoints.source))
+                       source=str(keypoints.source), extras={"expression_source": np.asarray(expression)})
 
 
 def capture(source: str | Path, options: FitOptions, progress: Progress, detect_options: object = None,
@@ -156,5 +203,5 @@ def write_result(result: CaptureResult, output: str | Path, progress: Progress) 
     return Path(output)
 
 
-__all__ = ["CaptureResult", "UserCamera", "capture", "fit_keypoints", "is_keypoints_file",
-           "motion_arrays", "resolve_device", "write_result"]
+__all__ = ["CaptureResult", "UserCamera", "capture", "expression_source", "fit_faces", "fit_keypoints",
+           "is_keypoints_file", "load_capture_model", "motion_arrays", "resolve_device", "write_result"]

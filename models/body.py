@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +72,47 @@ class BodyOutput:
     vertices: Tensor | None = None
 
 
+@dataclass
+class FaceLandmarks:
+    """The 51 static face landmarks of a posed body as a differentiable function of expression
+    and jaw (from :meth:`BodyModel.face_landmarks`; only the mesh vertices under the landmarks,
+    with the body's pose, pose correctives and skinning except the jaw's precomputed).
+
+    Call with expression (B,10) and jaw_pose (B,3) axis-angle -> (B,51,3) metres, in the frame
+    of ``global_orient``/``transl``. Matches :meth:`BodyModel.forward`'s vertices exactly.
+    """
+
+    shaped: Tensor          # (B, K, 3) rest vertices with shape and the non-jaw pose correctives
+    expr_dirs: Tensor       # (K, 3, 10)
+    blend_other: Tensor     # (B, K, 3, 4) skinning blend of every joint but the jaw
+    jaw_weight: Tensor      # (K,)
+    head_transform: Tensor  # (B, 4, 4) world transform of the jaw's parent
+    jaw_offset: Tensor      # (3,) rest jaw - rest head
+    jaw_rest: Tensor        # (3,)
+    jaw_posedirs: Tensor    # (9, K*3) pose correctives of the jaw rotation
+    index: Tensor           # (51, 3) vertex rows (into K) of each landmark's triangle
+    bary: Tensor            # (51, 3) barycentric weights
+
+    def double(self) -> FaceLandmarks:
+        """A float64 copy (for least-squares solvers)."""
+        return FaceLandmarks(**{f.name: (v.double() if v.is_floating_point() else v)
+                                for f in fields(self) for v in (getattr(self, f.name),)})
+
+    def __call__(self, expression: Tensor, jaw_pose: Tensor) -> Tensor:
+        """expression (..., B, 10), jaw_pose (..., B, 3) -> (..., B, 51, 3) (leading dims broadcast)."""
+        rot = kin.axis_angle_to_matrix(jaw_pose)                                        # (..., B, 3, 3)
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+        corrective = ((rot - eye).flatten(-2) @ self.jaw_posedirs).unflatten(-1, (-1, 3))
+        verts = self.shaped + torch.einsum("vkd,...d->...vk", self.expr_dirs, expression) + corrective
+        head_rot, head_pos = self.head_transform[:, :3, :3], self.head_transform[:, :3, 3]
+        jaw_rot = head_rot @ rot
+        jaw_pos = head_pos + (head_rot @ self.jaw_offset)
+        jaw_skin = torch.cat((jaw_rot, (jaw_pos - (jaw_rot @ self.jaw_rest))[..., None]), -1)   # (..., B, 3, 4)
+        blend = self.blend_other + self.jaw_weight[:, None, None] * jaw_skin[..., None, :, :]
+        posed = (blend[..., :3] @ verts[..., None])[..., 0] + blend[..., 3]                 # (..., B, K, 3)
+        return (posed[..., self.index, :] * self.bary[..., None]).sum(-2)
+
+
 def _check(name: str, value: Tensor, shape: tuple[int, ...]) -> None:
     if tuple(value.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
@@ -92,6 +133,8 @@ class BodyModel(torch.nn.Module):
 
     name: str = ""
     joint_names: tuple[str, ...] = SMPLX_JOINT_NAMES
+    num_expression: int = 0
+    """Expression coefficients the mesh uses (10 for smplx; 0: no expression basis, no face landmarks)."""
     parents: Tensor
     hand_mean: Tensor
     skin_weights: Tensor
@@ -118,6 +161,16 @@ class BodyModel(torch.nn.Module):
     def _pose_offsets(self, rotations: Tensor) -> Tensor | None:
         """(B, 55, 3, 3) local rotations -> (B, V, 3) pose-corrective offsets or None."""
         return None
+
+    def face_landmarks(self, betas: Tensor, pose: Tensor, transl: Tensor) -> FaceLandmarks:
+        """The model's 51 static face landmarks (iBUG-68 points 17..67: brows, nose, eyes, mouth)
+        as a function of expression and jaw, the rest of the body held in ``pose``.
+
+        Args: betas (1,10); pose (B,55,3) local axis-angle of every joint (:meth:`full_pose`;
+        its jaw row is ignored); transl (B,3) metres. Only models with an expression basis
+        (``num_expression > 0``) have landmarks.
+        """
+        raise NotImplementedError(f"the {self.name} body model has no face landmarks")
 
     # -- common -------------------------------------------------------------------------
     @property
@@ -322,6 +375,7 @@ class SmplxBody(BodyModel):
     """
 
     name = "smplx"
+    num_expression = NUM_EXPRESSION
 
     def __init__(self, model_dir: str, gender: str = "neutral") -> None:
         super().__init__()
@@ -346,6 +400,48 @@ class SmplxBody(BodyModel):
         hand_mean = torch.cat((model.left_hand_mean, model.right_hand_mean)).reshape(30, 3)
         self.register_buffer("hand_mean", hand_mean.to(f32).clone())
         self.faces = np.asarray(model.faces, dtype=np.int32)
+        self.gender = gender
+        # the mesh under the 51 static face landmarks (lmk_faces_idx / lmk_bary_coords of the file)
+        corners = model.faces_tensor[model.lmk_faces_idx.long()].long()            # (51, 3) vertex ids
+        ids, index = torch.unique(corners.reshape(-1), return_inverse=True)
+        num_v = self.v_template.shape[0]
+        self.register_buffer("lmk_vertex_ids", ids)                                 # (K,)
+        self.register_buffer("lmk_index", index.reshape(-1, 3))                     # (51, 3) into ids
+        self.register_buffer("lmk_bary", model.lmk_bary_coords.to(f32).clone())     # (51, 3)
+        self.register_buffer("lmk_posedirs", self.posedirs.reshape(-1, num_v, 3)[:, ids].reshape(
+            self.posedirs.shape[0], -1).clone())                                    # (54*9, K*3)
+
+    def avatar_arrays(self) -> dict[str, np.ndarray]:
+        """``avatar/*`` keys plus ``avatar/gender`` and ``avatar/source`` (the model file's name)."""
+        from pathlib import Path
+
+        arrays = super().avatar_arrays()
+        arrays["avatar/gender"] = np.asarray(self.gender)
+        arrays["avatar/source"] = np.asarray(Path(self.source).name)
+        return arrays
+
+    def face_landmarks(self, betas: Tensor, pose: Tensor, transl: Tensor) -> FaceLandmarks:
+        ids = self.lmk_vertex_ids
+        jaw, head = SMPLX_JOINT_NAMES.index("jaw"), SMPLX_JOINT_NAMES.index("head")
+        with torch.no_grad():
+            b = pose.shape[0]
+            rest = self.rest_joints(betas)[0]                                            # (55, 3)
+            rotations = kin.axis_angle_to_matrix(pose)
+            rotations[:, jaw] = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+            _, transforms = kin.forward_kinematics(rotations, rest, self._parents_list, transl)
+            skin = kin.skinning_transforms(transforms, rest)                              # (B, 55, 3, 4)
+            weights = self.skin_weights[ids]                                              # (K, 55)
+            not_jaw = weights.clone()
+            not_jaw[:, jaw] = 0.0
+            eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+            feature = (rotations[:, 1:] - eye).reshape(b, -1)                             # jaw rows are 0
+            shaped = (self.v_template[ids] + torch.einsum("vkd,bd->bvk", self.shapedirs[ids], betas)
+                      + (feature @ self.lmk_posedirs).reshape(b, -1, 3))
+            rows = slice(9 * (jaw - 1), 9 * jaw)
+        return FaceLandmarks(
+            shaped=shaped, expr_dirs=self.expr_dirs[ids], blend_other=torch.einsum("vj,bjkl->bvkl", not_jaw, skin),
+            jaw_weight=weights[:, jaw], head_transform=transforms[:, head], jaw_offset=rest[jaw] - rest[head],
+            jaw_rest=rest[jaw], jaw_posedirs=self.lmk_posedirs[rows], index=self.lmk_index, bary=self.lmk_bary)
 
     def rest_joints(self, betas: Tensor) -> Tensor:
         return torch.einsum("jv,bvk->bjk", self.j_regressor, self._shaped_vertices(betas, None))

@@ -29,14 +29,30 @@ MANO_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "wei
                       "kintree_table", "f", "hands_mean", "hands_components")
 
 
+GENDERS = ("neutral", "male", "female")
+"""The SMPL-X model files of the official release: ``SMPLX_NEUTRAL``, ``SMPLX_MALE``, ``SMPLX_FEMALE``."""
+
+
 def find_smplx_file(model_dir: str | os.PathLike[str], gender: str = "neutral") -> Path:
     """The SMPL-X file to load: ``model_dir`` itself if it is a file, else
     ``SMPLX_<GENDER>.npz`` (or ``.pkl``) in ``model_dir`` or ``model_dir/smplx``.
 
-    Raises ModelFileError (saying where it looked) if there is none.
+    Raises ModelFileError (saying where it looked, and which other genders are there) if there is none.
     """
-    return _find(Path(model_dir), [f"SMPLX_{gender.upper()}.npz", f"SMPLX_{gender.upper()}.pkl"],
-                 "smplx", "SMPL-X")
+    if gender not in GENDERS:
+        raise ModelFileError(f"unknown SMPL-X gender {gender!r}; expected one of {', '.join(GENDERS)}")
+    try:
+        return _find(Path(model_dir), [f"SMPLX_{gender.upper()}.npz", f"SMPLX_{gender.upper()}.pkl"],
+                     "smplx", "SMPL-X")
+    except ModelFileError as exc:
+        root = Path(model_dir)
+        others = [g for g in GENDERS if g != gender and any(
+            (folder / f"SMPLX_{g.upper()}{ext}").is_file() for folder in (root, root / "smplx")
+            for ext in (".npz", ".pkl"))]
+        if others:
+            raise ModelFileError(f"{exc}; the folder has the {' and '.join(others)} model: "
+                                 f"choose gender {others[0]}") from None
+        raise
 
 
 def find_mano_file(model_dir: str | os.PathLike[str], side: str) -> Path:
@@ -107,6 +123,11 @@ def check_kintree(path: Path, kintree: object, parents: tuple[int, ...], what: s
 # synthetic files of the official format (tests, demos)
 # --------------------------------------------------------------------------------------
 
+_FACE_JOINTS = (15, 22, 23, 24)
+"""head, jaw, left_eye, right_eye: the parts carrying the synthetic face landmarks."""
+_LANDMARK_PARTS = ((15, 19), (24, 6), (23, 6), (15, 7), (22, 5), (15, 5), (22, 3))
+"""(joint whose part carries them, count) for the 51 landmarks in order: brows and nose on the head,
+each eye on its eye, upper lips on the head, lower lips on the jaw (iBUG-68 points 17..67)."""
 _OCTAHEDRON = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], np.float64)
 _OCTA_FACES = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4],
                         [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]], np.int64)
@@ -144,6 +165,10 @@ def write_smplx_npz(path: str | os.PathLike[str], joints: np.ndarray | None = No
         seed: random seed for the blend shapes and hand means.
         num_shape, num_expression: blend-shape counts (official: 300 and 100).
 
+    The 51 face landmarks lie on the octahedra of the head, jaw and eyes, and the expression
+    blend shapes deform only those (zero mean per octahedron, so the joints do not move), so
+    expression and jaw visibly move the landmarks as on the real face.
+
     Keys and layouts as in the official release: v_template (V,3), f (F,3), shapedirs
     (V,3,num_shape+num_expression), posedirs (V,3,486), J_regressor (55,V),
     weights (V,55), kintree_table (2,55), hands_meanl/r (45,), hands_componentsl/r (45,45),
@@ -153,12 +178,27 @@ def write_smplx_npz(path: str | os.PathLike[str], joints: np.ndarray | None = No
     rng = np.random.default_rng(seed)
     if joints is None:
         joints = _default_smplx_joints()
-    mesh = _octahedron_mesh(np.asarray(joints, np.float64), SMPLX_PARENTS, 0.01, rng)
+    joints = np.asarray(joints, np.float64)
+    mesh = _octahedron_mesh(joints, SMPLX_PARENTS, 0.01, rng)
     num_v, num_f = len(mesh["v_template"]), len(mesh["f"])
+    # the jaw part sits where a chin would (as far past the jaw joint as the head joint is before
+    # it) and the jaw joint is regressed half from it, half from the head part: opening the jaw
+    # swings the chin, as on a real face
+    jaw, head = _FACE_JOINTS[1], _FACE_JOINTS[0]
+    mesh["v_template"][6 * jaw:6 * jaw + 6] += joints[jaw] - joints[head]
+    mesh["J_regressor"][jaw] = 0.0
+    mesh["J_regressor"][jaw, 6 * jaw:6 * jaw + 6] = mesh["J_regressor"][jaw, 6 * head:6 * head + 6] = 1.0 / 12.0
     # shape directions: a smooth per-joint displacement (so joints move with betas) + noise
     per_joint = rng.normal(0.0, 0.01, (55, 3, num_shape + num_expression))
     shapedirs = np.repeat(per_joint, 6, axis=0) + rng.normal(0, 1e-4, (num_v, 3, num_shape + num_expression))
-    shapedirs[:, :, num_shape:] *= 0.1  # expressions: small
+    face_rng = np.random.default_rng(seed + 7919)  # face parts from their own stream (shape unchanged)
+    face_rows = np.concatenate([np.arange(6 * j, 6 * j + 6) for j in _FACE_JOINTS])
+    expr = np.zeros((num_v, 3, num_expression))
+    # expressions deform the face parts only, zero mean per part (the joints stay put), ~5 mm
+    expr[face_rows] = face_rng.normal(0.0, 0.005, (len(face_rows), 3, num_expression))
+    for j in _FACE_JOINTS:
+        expr[6 * j:6 * j + 6] -= expr[6 * j:6 * j + 6].mean(0, keepdims=True)
+    shapedirs[:, :, num_shape:] = expr
     hands_comp = np.linalg.qr(rng.normal(size=(45, 45)))[0]
     arrays = dict(
         v_template=mesh["v_template"], f=mesh["f"].astype(np.uint32),
@@ -168,8 +208,8 @@ def write_smplx_npz(path: str | os.PathLike[str], joints: np.ndarray | None = No
                                 np.arange(55)]).astype(np.int64),
         hands_meanl=rng.normal(0, 0.2, 45), hands_meanr=rng.normal(0, 0.2, 45),
         hands_componentsl=hands_comp, hands_componentsr=hands_comp[::-1].copy(),
-        lmk_faces_idx=rng.integers(0, num_f, 51).astype(np.int64),
-        lmk_bary_coords=rng.dirichlet(np.ones(3), 51),
+        lmk_faces_idx=np.concatenate([face_rng.integers(8 * j, 8 * j + 8, n) for j, n in _LANDMARK_PARTS]),
+        lmk_bary_coords=face_rng.dirichlet(np.ones(3), 51),
         dynamic_lmk_faces_idx=rng.integers(0, num_f, (79, 17)).astype(np.int64),
         dynamic_lmk_bary_coords=rng.dirichlet(np.ones(3), (79, 17)),
         vt=rng.random((num_v, 2)), ft=mesh["f"].astype(np.uint32),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from core.commands.detect import add_range_and_people_arguments
 from core.errors import InputError
 from core.progress import Progress
+from models.smplx_files import GENDERS
 
 if TYPE_CHECKING:
     from core.fit.body import FitOptions
@@ -31,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoothing", type=float, default=1.0,
                         help="temporal smoothing strength, 0 = off (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    body = parser.add_argument_group("body model (default: the bundled mannequin-x body, no expression)")
+    body.add_argument("--smplx-dir", default=None, metavar="DIR",
+                      help="folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz, ...; registration "
+                           "at smpl-x.is.tue.mpg.de, never bundled): fit SMPL-X itself, with expression "
+                           "coefficients from the face landmarks")
+    body.add_argument("--gender", choices=GENDERS, default=None,
+                      help="which SMPL-X model of --smplx-dir to use (default neutral)")
     add_range_and_people_arguments(parser)
 
 
@@ -51,7 +59,7 @@ def fit_options_from_args(args: argparse.Namespace) -> "FitOptions":
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from core.capture import UserCamera, capture, is_keypoints_file, write_result
+    from core.capture import UserCamera, capture, is_keypoints_file, load_capture_model, write_result
     from core.commands.detect import options_from_args
     from core.fit.focal import user_focal
 
@@ -61,6 +69,11 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if not Path(args.input).exists():
         raise InputError(f"{args.input}: no such file or folder")
     options = fit_options_from_args(args)
+    if args.gender is not None and args.smplx_dir is None:
+        raise InputError("--gender needs --smplx-dir (the mannequin-x body has one shape model)")
+    if args.smplx_dir is not None and not args.smplx_dir.strip():
+        raise InputError("--smplx-dir is empty; give the folder holding SMPLX_NEUTRAL.npz, or leave it out")
+    model = load_capture_model(args.smplx_dir, args.gender or "neutral", options.device, progress)
     camera = None
     if args.fov_deg is not None or args.focal_mm is not None:
         user_focal(1000.0, args.focal_mm, args.sensor_mm, args.fov_deg)  # clear errors before detection
@@ -73,7 +86,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         checkpoints = open_checkpoints(output, args.input, detect_options, args.start, args.end, args.stride)
     try:
         result = capture(args.input, options, progress, detect_options, start=args.start, end=args.end,
-                         stride=args.stride, camera=camera, checkpoints=checkpoints)
+                         stride=args.stride, model=model, camera=camera, checkpoints=checkpoints)
     except InputError:
         if checkpoints is not None:  # the input itself is the problem: nothing worth resuming
             checkpoints.finish()
@@ -84,6 +97,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     fit = result.fit
     progress.done(str(path), frames=int(result.keypoints.num_frames), people=len(fit.people),
                   person_ids=[p.track_id for p in fit.people], focal_px=fit.focal.focal_px,
-                  focal_std_px=fit.focal.std_px, focal_source=fit.focal.source,
+                  focal_std_px=fit.focal.std_px, focal_source=fit.focal.source, body_model=model.name,
+                  expression_source=str(result.arrays["expression_source"]),
                   seconds={k: round(v, 3) for k, v in result.seconds.items()})
     return 0
