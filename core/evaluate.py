@@ -13,7 +13,8 @@ Metrics (means over matched, valid frames):
   wrist-aligned / Procrustes per hand and frame;
 * ``overlay_px``: result joints through the result camera vs true joints through the
   true camera (what an overlay on the footage shows), over joints inside the frame;
-* ``focal_error_pct``; ``root_error_mm``: pelvis position in the camera frame;
+* ``focal_error_pct``; ``focal_std_pct``: the file's own 1-sigma (None for a user focal);
+  ``root_error_mm``: pelvis position in the camera frame;
 * ``accel_error_mm``: |acceleration difference| of pelvis-aligned body joints (mm/frame^2);
   ``jitter_mm``: the result's own mean acceleration; ``lag_frames``: shift maximising the
   correlation of result and true joint velocities;
@@ -203,6 +204,7 @@ def evaluate_motion(motion: Mapping[str, Any] | str | Path, truth: Mapping[str, 
     out["true_focal_px"] = tf
     out["focal_error_pct"] = abs(pf - tf) / tf * 100
     out["focal_std_px"] = float(m.get("camera_focal_std_px", np.nan))
+    out["focal_std_pct"] = out["focal_std_px"] / pf * 100 if out["focal_std_px"] > 0 else None
     out["focal_source"] = str(m.get("camera_focal_source", ""))
     out["id_switches"] = switches
     out["people_true"] = ng
@@ -218,6 +220,7 @@ def evaluate_motion(motion: Mapping[str, Any] | str | Path, truth: Mapping[str, 
 COLUMNS = (("body_pa_mpjpe_mm", "bodyPA", "{:.1f}"), ("body_mpjpe_mm", "body", "{:.1f}"),
            ("hand_pa_mpjpe_mm", "handPA", "{:.1f}"), ("hand_mpjpe_mm", "hand", "{:.1f}"),
            ("overlay_px", "2Dpx", "{:.1f}"), ("focal_error_pct", "focal%", "{:.1f}"),
+           ("focal_std_pct", "fstd%", "{:.0f}"),
            ("root_error_mm", "rootmm", "{:.0f}"), ("accel_error_mm", "accel", "{:.2f}"),
            ("foot_skate_mm", "skate", "{:.1f}"), ("lag_frames", "lag", "{:.1f}"),
            ("id_switches", "idsw", "{:d}"), ("fit_ms_per_person_frame", "fit ms", "{:.1f}"))
