@@ -19,7 +19,7 @@ import sys
 import time
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, Event, Operator
 
 from . import extension_root, setup_env
@@ -285,14 +285,22 @@ class VIDEOMOCAP_AddonPreferences(AddonPreferences):
     )
     smplx_dir: StringProperty(
         name="SMPL-X Models",
-        description="Optional folder with the official SMPL-X model files (registration at smpl-x.is.tue.mpg.de; "
-                    "never bundled). Empty: the mannequin-x body",
+        description="Optional folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz ...; registration at "
+                    "smpl-x.is.tue.mpg.de; never bundled). Set: captures fit SMPL-X itself, with facial expression. "
+                    "Empty: the mannequin-x body",
         subtype='DIR_PATH',
+    )
+    smplx_gender: EnumProperty(
+        name="SMPL-X Gender",
+        description="Which SMPL-X model of the folder captures use",
+        items=[("neutral", "Neutral", "SMPLX_NEUTRAL"), ("male", "Male", "SMPLX_MALE"),
+               ("female", "Female", "SMPLX_FEMALE")],
+        default="neutral",
     )
     mano_dir: StringProperty(
         name="MANO Models",
         description="Optional folder with the official MANO model files (registration at mano.is.tue.mpg.de; "
-                    "never bundled)",
+                    "never bundled). Not used by Capture yet: captures are whole bodies (SMPL-X hands)",
         subtype='DIR_PATH',
     )
 
@@ -314,6 +322,9 @@ class VIDEOMOCAP_AddonPreferences(AddonPreferences):
         box = layout.box()
         box.label(text="Official body models (optional, non-commercial licence)", icon='ARMATURE_DATA')
         box.prop(self, "smplx_dir")
+        row = box.row()
+        row.enabled = bool(self.smplx_dir.strip())
+        row.prop(self, "smplx_gender")
         box.prop(self, "mano_dir")
 
 

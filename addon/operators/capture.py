@@ -19,7 +19,7 @@ from bpy.types import Context, Event, Operator
 
 from .. import extension_root
 from ..job import JobStatus, WorkerJob, worker_command
-from ..preferences import ADDON_ID, WorkerPythonError, resolve_worker_python
+from ..preferences import ADDON_ID, WorkerPythonError, get_preferences, resolve_worker_python
 from ..properties import box_problem, box_prompt, footage_file
 from .apply import ApplyError, load_and_apply
 
@@ -31,13 +31,18 @@ LAST_STATUS: JobStatus | None = None
 """Status of the last finished capture (the panel shows its error)."""
 
 
-def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: str) -> list[str]:
-    """Arguments of ``python -m core capture`` for the scene's settings (``Scene.video_mocap``).
+def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: str, smplx_dir: str = "",
+                      gender: str = "neutral") -> list[str]:
+    """Arguments of ``python -m core capture`` for the scene's settings (``Scene.video_mocap``)
+    and the body model: ``smplx_dir`` (the preferences' official SMPL-X folder, absolute; empty:
+    mannequin-x) with its ``gender``.
 
     Raises ValueError for settings that cannot be used (an empty box, an empty range).
     """
     args = [footage, "-o", output, "--max-people", str(settings.max_people),
             "--smoothing", f"{settings.smoothing:g}"]
+    if smplx_dir:
+        args += ["--smplx-dir", smplx_dir, "--gender", gender]
     if settings.use_frame_range:
         if settings.frame_end < settings.frame_start:
             raise ValueError(f"frame range {settings.frame_start}-{settings.frame_end} is empty")
@@ -76,6 +81,16 @@ def new_take_path(footage: str) -> str:
     return os.path.join(takes_dir(), f"{stem}_{time.strftime('%Y%m%d-%H%M%S')}.npz")
 
 
+def body_model_preferences(context: Context) -> tuple[str, str]:
+    """(absolute SMPL-X folder or "", gender) from the add-on preferences. The worker checks the
+    folder and its files (a clear error, exit 3, before any detection)."""
+    prefs = get_preferences(context)
+    folder = prefs.smplx_dir.strip() if prefs is not None else ""
+    if not folder:
+        return "", "neutral"
+    return os.path.abspath(bpy.path.abspath(folder)), prefs.smplx_gender
+
+
 def new_capture_job(context: Context) -> WorkerJob:
     """The worker job for the scene's settings; raises ValueError/WorkerPythonError with a message."""
     settings = context.scene.video_mocap
@@ -85,8 +100,9 @@ def new_capture_job(context: Context) -> WorkerJob:
     if not os.path.exists(footage):
         raise ValueError(f"Footage not found: {footage}")
     python = resolve_worker_python(context)
+    smplx_dir, gender = body_model_preferences(context)
     output = new_take_path(footage)
-    argv = worker_command(python, "capture", capture_arguments(settings, footage, output))
+    argv = worker_command(python, "capture", capture_arguments(settings, footage, output, smplx_dir, gender))
     return WorkerJob(argv, cwd=extension_root(), log_path=os.path.splitext(output)[0] + ".log")
 
 

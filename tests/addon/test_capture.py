@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 
 import bpy
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / ".venv" / "worker" / "bin" / "python"
+SAMPLE_FOOTAGE = REPO / "data" / "samples" / "default" / "footage.mp4"
 needs_worker = pytest.mark.skipif(not WORKER.exists(), reason="worker environment not installed")
 
 
@@ -109,3 +111,69 @@ def test_capture_runs_the_real_worker_on_a_tiny_clip_and_applies_it(prefs, ext, 
     assert (empty_scene.frame_start, empty_scene.frame_end) == (3, 6)  # source frames 2..5
     assert empty_scene.camera is not None and empty_scene.camera.data.background_images[0].clip is not None
     assert (empty_scene.render.resolution_x, empty_scene.render.resolution_y) == (768, 576)
+
+
+@pytest.fixture
+def smplx_prefs(prefs):
+    """``prefs`` whose body-model settings are cleared again after the test."""
+    yield prefs
+    prefs.smplx_dir, prefs.smplx_gender = "", "neutral"
+
+
+@needs_worker
+def test_smplx_preferences_become_the_worker_arguments(smplx_prefs, ext, empty_scene, tmp_path):
+    capture = ext.operators.capture
+    settings = empty_scene.video_mocap
+    settings.footage_path = str(tmp_path / "clip.mp4")
+    (tmp_path / "clip.mp4").write_bytes(b"not read here")
+    job = capture.new_capture_job(bpy.context)
+    assert "--smplx-dir" not in job.argv and "--gender" not in job.argv  # unset: mannequin-x
+    smplx_prefs.smplx_dir, smplx_prefs.smplx_gender = str(tmp_path / "models") + "/", "female"
+    job = capture.new_capture_job(bpy.context)
+    parsed = _worker_parse(job.argv[job.argv.index("capture"):])
+    assert parsed["smplx_dir"] == str(tmp_path / "models") and parsed["gender"] == "female"
+    smplx_prefs.smplx_dir = "   "  # blank is unset
+    assert "--smplx-dir" not in capture.new_capture_job(bpy.context).argv
+
+
+@needs_worker
+@pytest.mark.slow
+@pytest.mark.skipif(not SAMPLE_FOOTAGE.exists(), reason="ground-truth samples not rendered (make samples)")
+def test_capture_with_the_users_smplx_folder_fits_and_builds_that_model(smplx_prefs, ext, empty_scene, tmp_path):
+    """Preferences -> real worker -> motion file of the official-format model -> rig of that model."""
+    from addon.motion_file import load_motion
+    from models.smplx_files import write_smplx_npz
+
+    model_file = write_smplx_npz(tmp_path / "models" / "smplx" / "SMPLX_NEUTRAL.npz")
+    smplx_prefs.smplx_dir = str(tmp_path / "models")
+    settings = empty_scene.video_mocap
+    settings.footage_path = str(SAMPLE_FOOTAGE)
+    settings.use_frame_range, settings.frame_start, settings.frame_end = True, 0, 3
+    assert bpy.ops.video_mocap.capture() == {"FINISHED"}
+    status = ext.operators.capture.LAST_STATUS
+    assert status.state == "succeeded" and status.summary["body_model"] == "smplx"
+    motion = load_motion(status.output)
+    assert motion.avatar.model == "smplx" and str(motion.extras["avatar/source"]) == model_file.name
+    with np.load(model_file) as official:
+        num_vertices = official["v_template"].shape[0]
+    meshes = [o for o in bpy.data.objects if o.type == "MESH" and o.parent is not None
+              and o.parent.type == "ARMATURE"]
+    assert meshes and all(len(o.data.vertices) == num_vertices for o in meshes)
+    armature = meshes[0].parent
+    assert len(armature.data.bones) == 55 and armature.animation_data.action is not None
+
+
+@needs_worker
+def test_a_bad_smplx_folder_is_reported_and_the_scene_is_untouched(smplx_prefs, ext, empty_scene, tmp_path):
+    settings = empty_scene.video_mocap
+    settings.footage_path = str(tmp_path / "clip.mp4")  # the model is checked before the footage is read
+    (tmp_path / "clip.mp4").write_bytes(b"not read")
+    before = sorted(o.name for o in bpy.data.objects)
+    (tmp_path / "empty").mkdir()
+    for folder, words in ((tmp_path / "missing", "does not exist"), (tmp_path / "empty", "no SMPL-X model file")):
+        smplx_prefs.smplx_dir = str(folder)
+        with pytest.raises(RuntimeError, match=f"Capture failed: .*{words}"):
+            bpy.ops.video_mocap.capture()
+        last = ext.operators.capture.LAST_STATUS
+        assert last.state == "failed" and str(folder) in last.error
+    assert sorted(o.name for o in bpy.data.objects) == before
