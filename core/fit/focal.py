@@ -108,15 +108,15 @@ def _translations(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.ndar
     f = np.asarray(focals, np.float64)[:, None]                        # (K, 1)
     u, v = uv[..., 0], uv[..., 1]
     ok = (w > 0).sum(1) >= 3                                            # (T,)
+    r2 = u * u + v * v
+    # per point: 1, u, v, u^2+v^2, X, Y, uZ, vZ, (u^2+v^2) Z, uX+vY -- the normal equations' sums
+    feats = np.stack((np.ones_like(u), u, v, r2, x[..., 0], x[..., 1], u * x[..., 2], v * x[..., 2],
+                      r2 * x[..., 2], u * x[..., 0] + v * x[..., 1]), -1)          # (T, M, 10)
     ww = np.broadcast_to(w, (len(f), *w.shape))                         # (K, T, M)
     t = np.zeros((len(f), w.shape[0], 3))
     for _ in range(max(1, iterations)):
-        sw, su, sv = ww.sum(-1), (ww * u).sum(-1), (ww * v).sum(-1)     # (K, T)
-        suv = (ww * (u * u + v * v)).sum(-1)
-        sx, sy = (ww * x[..., 0]).sum(-1), (ww * x[..., 1]).sum(-1)
-        suz, svz = (ww * u * x[..., 2]).sum(-1), (ww * v * x[..., 2]).sum(-1)
-        suvz = (ww * (u * u + v * v) * x[..., 2]).sum(-1)
-        sux = (ww * (u * x[..., 0] + v * x[..., 1])).sum(-1)
+        sums = np.einsum("ktm,tmj->ktj", ww, feats)
+        sw, su, sv, suv, sx, sy, suz, svz, suvz, sux = np.moveaxis(sums, -1, 0)   # each (K, T)
         ata = np.zeros((*sw.shape, 3, 3))
         ata[..., 0, 0] = ata[..., 1, 1] = f * f * sw
         ata[..., 0, 2] = ata[..., 2, 0] = -f * su
