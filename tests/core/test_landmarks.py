@@ -9,19 +9,20 @@ import numpy as np
 import pytest
 
 from core.detect import PersonConfirmer
-from core.landmarks import HandResult, LandmarkRunner, _assign_sides, face_roi, hand_roi
+from core.landmarks import LandmarkRunner, _assign_sides, face_roi, hand_roi
 from models.detectors.blazepose import BlazePoseDetector, rgb
+from models.detectors.hand_landmarks import HandLandmarks
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
 from models.detectors.roi import Roi
 
 
-def _body(points: dict[int, tuple[float, float]], conf: float = 0.9) -> BodyLandmarks:
+def _body(points: dict[int, tuple[float, float]], conf: float = 0.9, size: float = 600.0) -> BodyLandmarks:
     pts = np.zeros((33, 2))
     c = np.zeros(33)
     for i, p in points.items():
         pts[i] = p
         c[i] = conf
-    roi = Roi(0, 0, 10)
+    roi = Roi(150, 250, size)  # the body's region: its size sets the hand crop's
     return BodyLandmarks(0.9, pts, np.zeros(33), np.zeros((33, 3)), c, roi, roi)
 
 
@@ -33,9 +34,10 @@ def test_hand_crop_follows_the_wrist_of_that_side() -> None:
     body = _body(ARMS)
     left, right = hand_roi(body, "left"), hand_roi(body, "right")
     assert left.cx > 200 and right.cx < 100  # the person's left wrist is at x=230 here
-    assert left.cy > 220  # centred beyond the wrist
-    assert 40 <= left.size <= 120  # tight: the hand network wants the hand to fill its input
+    assert left.cy > 220  # centred beyond the wrist, along the forearm
+    assert left.size == pytest.approx(60.0)  # a tenth of the body's region (hands are about 0.06 of it)
     assert abs(abs(left.rotation) - np.pi) < 0.3  # the hand hangs down: the crop turns it upright
+    assert hand_roi(_body(ARMS, size=300.0), "left").size == pytest.approx(30.0)  # a smaller person
     body.confidence[15] = 0.0
     assert hand_roi(body, "left") is None
 
@@ -49,9 +51,9 @@ def test_face_crop_needs_a_visible_face() -> None:
     assert face_roi(body) is None
 
 
-def _hand_at(x: float, y: float) -> HandResult:
+def _hand_at(x: float, y: float, right_score: float = 0.5) -> HandLandmarks:
     pts = np.array([[x, y]] + [[x + k, y + 2 * k] for k in range(1, 21)], dtype=float)
-    return HandResult(pts, np.zeros((21, 3)), np.full(21, 0.9))
+    return HandLandmarks(0.9, pts, np.zeros(21), np.zeros((21, 3)), Roi(x, y, 40), right_score)
 
 
 def test_sides_come_from_the_arm_chain_not_the_crop_alone() -> None:
@@ -62,6 +64,21 @@ def test_sides_come_from_the_arm_chain_not_the_crop_alone() -> None:
     # a hand far from its wrist (someone else's) is dropped
     out = _assign_sides({"left": _hand_at(600, 400), "right": None}, body)
     assert out["left"] is None
+    # the two crops swapped the hands (each slid onto the other): swapped back, not dropped
+    at_left, at_right = _hand_at(230, 220), _hand_at(70, 220)
+    out = _assign_sides({"left": at_right, "right": at_left}, body)
+    assert out["left"] is at_left and out["right"] is at_right
+
+
+def test_hands_together_stay_on_the_side_whose_crop_found_them() -> None:
+    # pose wrists 12 px apart (hands together): distances to them decide nothing
+    body = _body({**ARMS, 15: (156, 250), 16: (144, 250)})
+    right = _hand_at(150, 252, right_score=0.9)  # found by the right crop, nearer the left pose wrist
+    out = _assign_sides({"left": None, "right": right}, body)
+    assert out["right"] is right and out["left"] is None
+    # the same hand found by both crops is kept once, on the side the network agrees with
+    out = _assign_sides({"left": _hand_at(151, 251, right_score=0.9), "right": right}, body)
+    assert out["right"] is right and out["left"] is None
 
 
 @pytest.fixture(scope="module")
@@ -113,21 +130,29 @@ def test_parts_on_worker_threads_match_one_thread(left_player: tuple[np.ndarray,
     np.testing.assert_allclose(one.face.points, two.face.points, atol=1e-3)
 
 
-def test_hand_network_knows_the_side_and_vetoes_the_other(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
+def test_hand_found_by_both_crops_is_kept_on_its_own_side(left_player: tuple[np.ndarray, BodyLandmarks]) -> None:
     from core.landmarks import PersonLandmarker
     from models.detectors.hand_landmarks import HandLandmarkModel
 
     image, body = left_player
     model = HandLandmarkModel()
     person = PersonLandmarker()
-    hand = None
+    sides = {}
     for _ in range(2):
-        hand = person.hand(image, body, "right", model)
-    assert hand is not None
+        found = {side: person.hand(image, body, side, model) for side in ("left", "right")}
+        sides = person.settle_hands(image, found, body, model)
+    assert sides["right"] is not None
     roi = person._track["right"]
     assert model.run(image, roi).right_score > 0.8  # the player's right hand, unmirrored image
-    # the same hand offered as the left one (the left crop slid onto it) is refused
+    # both arms pointing at the ball hand (the left crop slid onto it): it is kept once, on the
+    # right, and the left crop looks again with it painted out instead of taking it
     moved = BodyLandmarks(body.presence, body.points_2d.copy(), body.depth, body.world, body.confidence,
                           body.roi, body.next_roi)
-    moved.points_2d[[15, 17, 19, 13]] = body.points_2d[[16, 18, 20, 14]]
-    assert person.hand(image, moved, "left", model) is None
+    moved.points_2d[[15, 17, 19, 13]] = body.points_2d[[16, 18, 20, 14]] + 2.0
+    found = {side: person.hand(image, moved, side, model) for side in ("left", "right")}
+    assert found["left"] is not None and found["right"] is not None
+    sides = person.settle_hands(image, found, moved, model)
+    assert sides["right"] is not None
+    assert np.linalg.norm(sides["right"].points_2d[0] - body.points_2d[16]) < 30
+    if sides["left"] is not None:
+        assert np.linalg.norm(sides["left"].points_2d[0] - sides["right"].points_2d[0]) > 10
