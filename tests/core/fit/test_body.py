@@ -10,7 +10,7 @@ import torch
 
 from core.evaluate import procrustes
 from core.fit.body import FitOptions, fit_clip
-from core.fit.focal import FocalEstimate
+from core.fit.focal import PRIOR_FOV_DEG, FocalEstimate, focal_from_fov
 
 SIZE = (1280, 720)
 
@@ -37,13 +37,17 @@ def test_fit_recovers_pose_and_placement_with_known_focal(body_model, synth) -> 
 
 
 def test_fit_estimates_focal_at_close_range(body_model, synth) -> None:
-    """A person 1.5-2 m away seen through a wide lens: the focal comes out within 10 %."""
+    """A person 1.5-2 m away seen through a wide lens: perspective pulls the focal from the prior
+    (50 degrees: 1372 px) most of the way to the truth, and the truth lies within 2 sigma (the
+    lifted 3D's depth scale is not trusted: see core.fit.focal)."""
     posed = synth.pose(body_model, synth.motion(20, distance=1.6))
     obs = synth.observe(posed, 600.0, SIZE, noise_px=0.5, noise_m=0.005)
     clip = fit_clip([obs], SIZE, 30.0, body_model, FitOptions())
+    f, std = clip.focal.focal_px, clip.focal.std_px
     assert clip.focal.source == "estimated"
-    assert abs(clip.focal.focal_px - 600.0) / 600.0 < 0.10, clip.focal
-    assert 0 < clip.focal.std_px < 200
+    assert abs(f - 600.0) < 0.5 * abs(focal_from_fov(SIZE[0], PRIOR_FOV_DEG) - 600.0), clip.focal
+    assert abs(np.log(f / 600.0)) < 2 * std / f, clip.focal
+    assert 0 < std < 0.4 * f
 
 
 def test_bad_input_stays_finite_and_flags_invalid_frames(body_model, synth) -> None:
