@@ -92,3 +92,29 @@ def test_full_tracker_gives_a_returning_person_their_lost_id() -> None:
         tracker.update([])
     matched = tracker.update([Observation(body(500.0), "hog")])  # far away: outside the gate
     assert list(matched) == [1]
+
+
+def _histogram(hue_bin: int, value_bin: int) -> np.ndarray:
+    """An appearance histogram (the layout of core.track.appearance: 12x3 hue-saturation bins
+    then 6 value bins, each half summing to 0.5) with one hue and one value."""
+    hist = np.zeros(12 * 3 + 6)
+    hist[hue_bin * 3 + 1], hist[36 + value_bin] = 0.5, 0.5
+    return hist
+
+
+def test_crowded_track_takes_an_observation_without_histogram_only_on_its_own_prediction() -> None:
+    """Two overlapping people (crowded); an observation whose torso was too unsure for a colour
+    histogram goes to the track it lies on, and one lying between both goes to neither."""
+    red, blue = _histogram(0, 2), _histogram(7, 2)
+    tracker = Tracker()
+    tracker.update([Observation(body(100.0), "blazepose", appearance=red),
+                    Observation(body(170.0), "blazepose", appearance=blue)])
+    ids = {round(float(t.body.points_2d[:, 0].mean()), -1): t.id for t in tracker.tracks}
+    first, second = ids[100.0], ids[170.0]
+    matched = tracker.update([Observation(body(101.0), "track", first),  # no histogram
+                              Observation(body(171.0), "track", second, appearance=blue)])
+    assert sorted(matched) == [first, second]
+    assert abs(float(matched[first].points_2d[:, 0].mean()) - 101.0) < 1.0
+    matched = tracker.update([Observation(body(136.0), "track", first),  # between both: ambiguous
+                              Observation(body(172.0), "track", second, appearance=blue)])
+    assert list(matched) == [second]
