@@ -81,8 +81,9 @@ JAW_RANGE_SIGMA_RAD = 0.02
 """Softness of the jaw-opening range (beyond it the cost grows as a Gaussian of this sigma)."""
 HEAD_SIGMA_RAD, HEAD_SIGMA_M = 0.2, 0.05
 """Prior sigmas of the per-frame head correction (rotation about the face centre, shift)."""
-VELOCITY_SIGMA = 0.25
-"""Frame-to-frame change (per unit of prior sigma) at smoothing 1 and 30 fps."""
+ACCELERATION_SIGMA = 0.1
+"""Frame-to-frame change of the change (second difference), in prior sigmas, at smoothing 1 and
+30 fps: what temporal smoothing allows (steady motion is free, shaking is not)."""
 MIN_FACE_CONF = 0.3
 MIN_EYE_DISTANCE_PX = 6.0
 JACOBIAN_STEP = 1e-5
@@ -137,7 +138,7 @@ def fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarra
     about the face centre and shift, with a prior, not written out) absorbs head-pose error
     so that it does not leak into the expression. Loss: squared landmark residuals over
     :data:`LANDMARK_SIGMA` (face-scale units) + Gaussian priors + squared frame-to-frame
-    changes over ``VELOCITY_SIGMA / smoothing`` (scaled to 30 fps). Frames without a usable face
+    second differences over ``ACCELERATION_SIGMA / smoothing`` (scaled to 30 fps). Frames without a usable face
     follow their neighbours (smoothing) or the prior (zero expression). Gauss-Newton
     (Levenberg-Marquardt), the head correction alone first.
     """
@@ -184,15 +185,15 @@ def fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarra
         limit = ((opening - hi).clamp(min=0) + (lo - opening).clamp(min=0)) / JAW_RANGE_SIGMA_RAD
         return torch.cat((data.flatten(-2), limit), -1)
 
-    velocity = VELOCITY_SIGMA / smoothing * (30.0 / max(fps, 1e-6)) if smoothing > 0 and T > 1 else 0.0
+    accel = ACCELERATION_SIGMA / smoothing * (30.0 / max(fps, 1e-6)) ** 2 if smoothing > 0 and T > 2 else 0.0
     u = np.zeros((T, len(sigmas)))
     u[:, E:E + 3] = np.asarray(jaw_pose, np.float64) / sigmas[E:E + 3]
     with torch.no_grad():
         rms0 = _rms(residuals(torch.as_tensor(u, device=dev)), use)
-    u = _gauss_newton(residuals, u, np.arange(E + 3, E + 9), velocity, RIGID_ITERATIONS, dev)
+    u = _gauss_newton(residuals, u, np.arange(E + 3, E + 9), accel, RIGID_ITERATIONS, dev)
     with torch.no_grad():
         before = _rms(residuals(torch.as_tensor(u, device=dev)), use)
-    u = _gauss_newton(residuals, u, np.arange(len(sigmas)), velocity, FULL_ITERATIONS, dev)
+    u = _gauss_newton(residuals, u, np.arange(len(sigmas)), accel, FULL_ITERATIONS, dev)
     with torch.no_grad():
         after = _rms(residuals(torch.as_tensor(u, device=dev)), use)
     x = u * sigmas
@@ -208,31 +209,45 @@ def _rms(residuals: Tensor, use: np.ndarray) -> float:
     return float(np.sqrt((data[use > 0] ** 2).mean())) if (use > 0).any() else 0.0
 
 
-def _objective(r: np.ndarray, u: np.ndarray, velocity: float) -> float:
-    """0.5 * (residuals^2 + prior u^2 + frame-to-frame changes^2 / velocity^2)."""
+def _objective(r: np.ndarray, u: np.ndarray, accel: float) -> float:
+    """0.5 * (residuals^2 + prior u^2 + second differences^2 / accel^2) (no smoothing if accel = 0)."""
     total = (r ** 2).sum() + (u ** 2).sum()
-    if velocity > 0:
-        total += ((np.diff(u, axis=0) / velocity) ** 2).sum()
+    if accel > 0:
+        total += ((np.diff(u, 2, axis=0) / accel) ** 2).sum()
     return 0.5 * float(total)
 
 
+def _second_difference_bands(T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Diagonal (T,), first (T-1,) and second (T-2,) off-diagonals of D^T D, D the (T-2, T)
+    second-difference matrix (rows 1, -2, 1)."""
+    c = (1.0, -2.0, 1.0)
+    bands = [np.zeros(T), np.zeros(T - 1), np.zeros(T - 2)]
+    for k in range(3):
+        bands[0][k:T - 2 + k] += c[k] ** 2
+    for k in range(2):
+        bands[1][k:T - 2 + k] += c[k] * c[k + 1]
+    bands[2] += c[0] * c[2]
+    return bands[0], bands[1], bands[2]
+
+
 def _gauss_newton(residuals: Callable[[Tensor], Tensor], u: np.ndarray, active: np.ndarray,
-                  velocity: float, iterations: int, device: torch.device) -> np.ndarray:
+                  accel: float, iterations: int, device: torch.device) -> np.ndarray:
     """Levenberg-Marquardt on the columns ``active`` of ``u`` (T, P) for :func:`_objective`.
 
     A frame's residuals depend only on its own unknowns, so the Jacobian is block diagonal: one
     batched evaluation with every column nudged in every frame at once (central differences,
-    float64) gives all of it. With the frame-to-frame term the normal equations are banded
-    (bandwidth = number of active columns), solved in O(T P^2).
+    float64) gives all of it. With the second-difference term the normal equations are banded
+    (bandwidth 2 x the active columns), solved in O(T P^2).
     """
     T, n = u.shape[0], len(active)
     damping = 1e-3
     u = u.copy()
+    smooth = _second_difference_bands(T) if accel > 0 else None
 
     def evaluate(values: np.ndarray) -> tuple[np.ndarray, float]:
         with torch.no_grad():
             r = residuals(torch.as_tensor(values, device=device)).cpu().numpy()
-        return r, _objective(r, values, velocity)
+        return r, _objective(r, values, accel)
 
     r, current = evaluate(u)
     for _ in range(iterations):
@@ -244,19 +259,16 @@ def _gauss_newton(residuals: Callable[[Tensor], Tensor], u: np.ndarray, active: 
         J = ((out[:n] - out[n:]) / (2 * JACOBIAN_STEP)).transpose(1, 2, 0)              # (T, R, n)
         A = np.einsum("tra,trb->tab", J, J)                                             # (T, n, n)
         g = np.einsum("tra,tr->ta", J, r) + u[:, active]
-        if velocity > 0:
-            d = np.diff(u[:, active], axis=0) / velocity ** 2
-            g[:-1] -= d
-            g[1:] += d
-        improved = False
+        if smooth is not None:
+            g += _apply_bands(smooth, u[:, active]) / accel ** 2
+        improved, gain = False, 0.0
         for _ in range(8):
-            step = _solve_banded(A, damping, velocity, -g)
+            step = _solve_banded(A, damping, smooth, accel, -g)
             trial = u.copy()
             trial[:, active] += step
             r_new, value = evaluate(trial)
             if np.isfinite(value) and value < current:
-                improved = True
-                gain = current - value
+                improved, gain = True, current - value
                 u, r, current = trial, r_new, value
                 damping = max(damping / 3.0, 1e-7)
                 break
@@ -266,22 +278,35 @@ def _gauss_newton(residuals: Callable[[Tensor], Tensor], u: np.ndarray, active: 
     return u
 
 
-def _solve_banded(A: np.ndarray, damping: float, velocity: float, rhs: np.ndarray) -> np.ndarray:
-    """Solve (blockdiag(A) + I + smoothing Laplacian + damping * diag) x = rhs for x (T, n)."""
+def _apply_bands(bands: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """(D^T D) x for x (T, n), D^T D given by its bands."""
+    d0, d1, d2 = bands
+    y = d0[:, None] * x
+    y[:-1] += d1[:, None] * x[1:]
+    y[1:] += d1[:, None] * x[:-1]
+    y[:-2] += d2[:, None] * x[2:]
+    y[2:] += d2[:, None] * x[:-2]
+    return y
+
+
+def _solve_banded(A: np.ndarray, damping: float, smooth: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                  accel: float, rhs: np.ndarray) -> np.ndarray:
+    """Solve (blockdiag(A) + I + D^T D / accel^2 (per column) + damping * diag) x = rhs, x (T, n)."""
     T, n = A.shape[0], A.shape[1]
-    ab = np.zeros((n + 1, T * n))
+    width = 2 * n
+    ab = np.zeros((width + 1, T * n))   # upper banded form: ab[width + i - j, j] = H[i, j]
     frame_start = (np.arange(T) * n)[:, None]
     for d in range(n):
         a = np.arange(n - d)
-        ab[n - d, (frame_start + a + d).reshape(-1)] = A[:, a, a + d].reshape(-1)
-    diag = ab[n].reshape(T, n)
+        ab[width - d, (frame_start + a + d).reshape(-1)] = A[:, a, a + d].reshape(-1)
+    diag = ab[width].reshape(T, n)
     diag += 1.0 + damping * (np.diagonal(A, axis1=1, axis2=2) + 1.0)
-    if velocity > 0 and T > 1:
-        degree = np.full(T, 2.0)
-        degree[[0, -1]] = 1.0
-        diag += degree[:, None] / velocity ** 2
-        ab[0, n:] = -1.0 / velocity ** 2
-    ab[n] = diag.reshape(-1)
+    if smooth is not None:
+        d0, d1, d2 = (b / accel ** 2 for b in smooth)
+        diag += d0[:, None]
+        ab[width - n, n:] += np.repeat(d1, n)          # frame t with t+1, same column
+        ab[0, 2 * n:] += np.repeat(d2, n)               # frame t with t+2
+    ab[width] = diag.reshape(-1)
     return solveh_banded(ab, rhs.reshape(-1)).reshape(T, n)
 
 
