@@ -266,31 +266,41 @@ def _chain_plan(parents: Sequence[int], device: torch.device) -> _ChainPlan:
     return plan
 
 
+def _compose(parent: Tensor, local: Tensor) -> Tensor:
+    """Frames-last 3x4 products: parent (n, 3, 4, B), local (n, 3, 4, B) -> (n, 3, 4, B)
+    ``[Rp | tp] @ [R | o; 0 0 0 1] = [Rp R | Rp o + tp]``, as element-wise multiply-adds over
+    the contiguous frame axis (several times faster on CPU than a batched product of 3x3s)."""
+    out = parent[:, :, 0:1] * local[:, 0:1]
+    out.addcmul_(parent[:, :, 1:2], local[:, 1:2]).addcmul_(parent[:, :, 2:3], local[:, 2:3])
+    out[:, :, 3] += parent[:, :, 3]
+    return out
+
+
 class _ChainTransforms(torch.autograd.Function):
     """World 3x4 transforms of a kinematic chain from local 3x4 transforms, with a hand-written
-    backward (one batched product per level and direction instead of autograd's bookkeeping).
+    backward (a few multiply-adds per level instead of autograd's bookkeeping).
 
-    forward(local (J, B, 3, 4) joint-major in level order, plan) -> world (J, B, 3, 4) likewise,
-    ``world_0 = local_0`` and ``world_j = world_p @ [local_j; 0 0 0 1]``. Joint-major so that a
-    level is one contiguous block (no copies before the batched products).
+    forward(local (B, J, 3, 4), plan) -> world (B, J, 3, 4): ``world_0 = local_0`` and
+    ``world_j = world_p @ [local_j; 0 0 0 1]``. Inside, joints are reordered level by level and
+    frames put last, (J, 3, 4, B), so a level is one contiguous block and every product
+    runs over the frames.
     """
 
     @staticmethod
     def forward(ctx, local: Tensor, plan: _ChainPlan) -> Tensor:  # type: ignore[override]
         s = plan.starts
-        world = torch.empty_like(local)
-        world[:1] = local[:1]
+        local_t = local.permute(1, 2, 3, 0).index_select(0, plan.order)        # (J, 3, 4, B)
+        world = torch.empty_like(local_t)
+        world[:1] = local_t[:1]
         for d in range(1, len(s) - 1):
             rows = plan.parent_rows[d]
             parent = world[s[d - 1]:s[d]]
             if rows is not None:
                 parent = parent.index_select(0, rows)
-            out = world[s[d]:s[d + 1]]
-            torch.matmul(parent[..., :3], local[s[d]:s[d + 1]], out=out)   # [Rp R | Rp o]
-            out[..., 3] += parent[..., 3]                                   # + tp
-        ctx.save_for_backward(local, world)
+            world[s[d]:s[d + 1]] = _compose(parent, local_t[s[d]:s[d + 1]])
+        ctx.save_for_backward(local_t, world)
         ctx.plan = plan
-        return world
+        return world.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -298,21 +308,30 @@ class _ChainTransforms(torch.autograd.Function):
         local, world = ctx.saved_tensors
         plan: _ChainPlan = ctx.plan
         s = plan.starts
-        g = grad.contiguous().clone()                                 # accumulates children's terms
+        g = grad.permute(1, 2, 3, 0).index_select(0, plan.order)   # (J, 3, 4, B), accumulates children
         g_local = torch.empty_like(local)
         for d in range(len(s) - 2, 0, -1):
             lo, hi, plo = s[d], s[d + 1], s[d - 1]
-            gd = g[lo:hi]                                             # (n, B, 3, 4)
+            gd, loc = g[lo:hi], local[lo:hi]                                  # (n, 3, 4, B)
             rows = plan.parent_rows[d]
             parent = world[plo:lo] if rows is None else world[plo:lo].index_select(0, rows)
-            torch.matmul(parent[..., :3].transpose(-1, -2), gd, out=g_local[lo:hi])
-            g_parent = torch.cat((gd @ local[lo:hi].transpose(-1, -2), gd[..., 3:]), -1)
+            # d local = Rp^T @ d world
+            gl = g_local[lo:hi]
+            torch.mul(parent[:, 0, :3, None], gd[:, 0:1], out=gl)
+            gl.addcmul_(parent[:, 1, :3, None], gd[:, 1:2]).addcmul_(parent[:, 2, :3, None], gd[:, 2:3])
+            # d parent = [d world @ [R | o]^T (3x3) | d world_t]
+            g_parent = torch.empty_like(gd)
+            gr = g_parent[:, :, :3]
+            torch.mul(gd[:, :, 0:1], loc[:, None, :, 0], out=gr)
+            for k in range(1, 4):
+                gr.addcmul_(gd[:, :, k:k + 1], loc[:, None, :, k])
+            g_parent[:, :, 3] = gd[:, :, 3]
             if rows is None:
                 g[plo:lo] += g_parent
             else:
                 g[plo:lo].index_add_(0, rows, g_parent)
         g_local[:1] = g[:1]
-        return g_local, None
+        return g_local.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), None
 
 
 def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
@@ -322,16 +341,17 @@ def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: S
     Args as :func:`forward_kinematics`. Returns (B, J, 3, 4): ``[..., :3]`` the world
     rotation, ``[..., 3]`` the joint position (metres). Differentiable in rotations,
     rest_joints and transl (first derivatives).
+
+    Points rigidly attached to a joint (markers) are leaf joints: give them the joint as
+    parent, ``rest = rest_joint + offset`` and the identity rotation.
     """
     batch, num = rotations.shape[0], rotations.shape[1]
     plan = _chain_plan(parents, rotations.device)
-    rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
-    offsets = rest - rest.index_select(1, plan.parent_index)
-    root = rest[:, :1] if transl is None else rest[:, :1] + transl[:, None]
-    offsets = torch.cat((root, offsets[:, 1:]), dim=1)
-    local = torch.cat((rotations, offsets[..., None]), -1).transpose(0, 1).index_select(0, plan.order)
-    world = _ChainTransforms.apply(local, plan)
-    return world.index_select(0, plan.inverse).transpose(0, 1)
+    offsets = rest_joints - rest_joints.index_select(-2, plan.parent_index)    # (J, 3) or (B, J, 3)
+    offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
+    if transl is not None:
+        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
+    return _ChainTransforms.apply(torch.cat((rotations, offsets[..., None]), -1), plan)
 
 
 def forward_kinematics(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],

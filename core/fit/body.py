@@ -227,13 +227,12 @@ class _Person:
         local = torch.cat((self.body, self.jaw[:, None], zeros_eye,
                            self.hands[0] + self.hand_mean[:15], self.hands[1] + self.hand_mean[15:]), 1)
         rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
-        joints, transforms = kin.forward_kinematics(rotations, rest, self.model._parents_list,
-                                                    self.transl if with_transl else None)
-        world_rot = transforms[..., :3, :3]
-        every = _ALL_MAP.points(transforms, rest[None])                          # (T, N + 42, 3)
+        world = kin.forward_kinematics_affine(rotations, rest, self.model._parents_list,
+                                              self.transl if with_transl else None)   # (T, J, 3, 4)
+        every = _ALL_MAP.points(world, rest[None])                               # (T, N + 42, 3)
         body_m = every[:, :_NB]
         hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
-        return {"joints": joints, "rot": world_rot, "body": body_m, "hands": hand_m, "rest": rest}
+        return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest}
 
     # -- loss terms ----------------------------------------------------------------------
     def _regularisers(self, out: dict[str, Tensor]) -> Tensor:
