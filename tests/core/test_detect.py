@@ -10,10 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detect import BoxPrompt, CueDetector, DetectOptions, PersonConfirmer, search_regions
+from core.detect import (BoxPrompt, CueDetector, DetectOptions, PersonConfirmer, colour_mask, erase, people_mask,
+                         search_regions)
 from core.errors import InputError
 from core.keypoints_file import load_keypoints
+from core.track import appearance
 from models.detectors.blazepose import BlazePoseDetector, decode, rgb, ssd_anchors, weighted_nms
+from models.detectors.pose_landmarks import BodyLandmarks
 from models.detectors.roi import Roi, box_iou, cut
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +204,59 @@ def test_hog_is_safe_on_images_smaller_than_its_window() -> None:
     hog = HogDetector()
     for shape in ((16, 16), (100, 60), (143, 79)):
         assert hog.detect(np.zeros((*shape, 3), np.uint8)) == []
+
+
+# ---- painting people out (three_people_50mm: figure 0 in blue walks in front of figure 1 in red) ----
+CROSSING = REPO / "data" / "samples" / "three_people_50mm"
+
+
+def _crossing_frame(index: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Frame ``index`` (BGR), its per-pixel figure ids (0 background, i + 1 figure i) and the truth."""
+    if not (CROSSING / "ground_truth.npz").exists():
+        pytest.skip("three_people_50mm not rendered yet (make samples)")
+    capture = cv2.VideoCapture(str(CROSSING / "footage.mp4"))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    with np.load(CROSSING / "id_mask.npz") as data:
+        ids = data["id_mask"][index]
+    with np.load(CROSSING / "ground_truth.npz") as data:
+        truth = {k: data[k] for k in data.files if not k.startswith("avatar/")}
+    return image, ids, truth
+
+
+def _true_body(truth: dict[str, np.ndarray], figure: int, index: int) -> BodyLandmarks:
+    """Landmarks where the figure's true shoulders, hips and knees project (others unknown)."""
+    joints = truth[f"p{figure}/joints_cam"][index]
+    uv = joints[:, :2] / joints[:, 2:3] * truth["camera_focal_px"] + truth["camera_center_px"]
+    points, conf = np.repeat(uv[:1], 33, axis=0), np.zeros(33)
+    for landmark, joint in ((11, 16), (12, 17), (23, 1), (24, 2), (25, 4), (26, 5)):
+        points[landmark], conf[landmark] = uv[joint], 1.0
+    roi = Roi.from_box(np.r_[points[conf > 0].min(0), points[conf > 0].max(0)], 1.5)
+    return BodyLandmarks(presence=1.0, points_2d=points, depth=np.zeros(33), world=np.zeros((33, 3)),
+                         confidence=conf, roi=roi, next_roi=roi)
+
+
+def test_colour_mask_covers_the_other_persons_clothes_not_ones_own() -> None:
+    image, ids, truth = _crossing_frame(50)
+    blue, red = (appearance(image, _true_body(truth, f, 50)) for f in (0, 1))
+    roi = Roi.from_box(np.array([250.0, 120.0, 370.0, 350.0]), 1.0)  # both figures
+    mask = colour_mask(image, roi, red, [blue])
+    assert mask is not None
+    assert mask[ids == 1].mean() > 0.6, "the blue figure in front is mostly masked"
+    assert mask[ids == 2].mean() < 0.05, "the red figure behind is kept"
+    assert colour_mask(image, roi, red, []) is None and colour_mask(image, roi, None, [blue]) is None
+
+
+def test_erase_fills_a_person_with_background_not_a_silhouette() -> None:
+    image, ids, _ = _crossing_frame(50)
+    empty, empty_ids, _ = _crossing_frame(0)
+    person = cv2.dilate((ids == 1).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert not empty_ids[person].any(), "frame 0 shows the background there"
+    erased = erase(image, person)
+    assert (erased[~person] == image[~person]).all()
+    before = np.abs(image[person].astype(float) - empty[person]).mean()
+    after = np.abs(erased[person].astype(float) - empty[person]).mean()
+    grey = np.abs(127.0 - empty[person]).mean()  # what a flat grey fill would leave
+    assert after < 0.7 * before and after < 0.5 * grey, (before, after, grey)  # measured 33, 18, 44
