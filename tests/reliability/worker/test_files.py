@@ -133,11 +133,59 @@ def test_mano_dir_empty(tmp_path, record) -> None:
     assert "mano" in str(info.value).lower()
 
 
-@pytest.mark.xfail(strict=True, reason="no worker command takes the official SMPL-X model yet: capture always "
-                   "fits mannequin-x and the add-on's smplx_dir/mano_dir preferences are not passed to the "
-                   "worker, so a user's SMPL-X files are never read (nothing to fail, nothing used)")
-def test_capture_uses_smplx_dir(cli, record) -> None:
-    run = cli(["capture", "--help"], mode="text")
-    record("body model files", "capture with the user's SMPL-X folder", "capture --help offers no model option",
-           run.code, how="python -m core capture --help")
-    assert "smplx" in run.stdout.lower()
+def test_capture_uses_smplx_dir(cli, media, record, tmp_path) -> None:
+    """``capture --smplx-dir``: the user's official-format SMPL-X file is what gets fitted and written."""
+    from addon.motion_file import load_motion
+
+    model_file = write_smplx_npz(tmp_path / "models" / "SMPLX_NEUTRAL.npz")
+    out = tmp_path / "take.npz"
+    run = cli(["capture", str(media["keypoints"]), "-o", str(out), "--smplx-dir", str(model_file.parent)])
+    done = next((e for e in run.events if e.get("event") == "done"), {})
+    record("body model files", "capture with the user's SMPL-X folder",
+           f"{run.message}, body model {done.get('body_model')}", run.code,
+           how="python -m core capture KEYPOINTS --smplx-dir DIR")
+    run.assert_clean()
+    assert run.code == 0, run.message
+    motion = load_motion(out)
+    assert motion.avatar.model == "smplx" and str(motion.extras["avatar/source"]) == "SMPLX_NEUTRAL.npz"
+    with np.load(model_file) as official:
+        assert motion.avatar.num_vertices == official["v_template"].shape[0]
+    assert any("official SMPL-X" in str(e.get("message", "")) for e in run.events)
+
+
+def _capture_model_cases(tmp: Path) -> dict[str, tuple[list[str], int, str]]:
+    """case -> (capture options, exit code, words the message must hold)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cases = {name: (["--smplx-dir", folder], 3, words) for name, (folder, words) in _smplx_cases(tmp).items()
+             if folder}
+    male_only = tmp / "male_only"
+    write_smplx_npz(male_only / "SMPLX_MALE.npz")
+    cases["--smplx-dir DIR that does not exist"] = (["--smplx-dir", str(tmp / "nowhere")], 3, "does not exist")
+    cases["--smplx-dir with only SMPLX_MALE.npz (neutral asked)"] = (["--smplx-dir", str(male_only)], 3,
+                                                                     "choose gender male")
+    cases["--gender without --smplx-dir"] = (["--gender", "male"], 2, "--gender needs --smplx-dir")
+    return cases
+
+
+CAPTURE_MODEL_CASES = ["smplx_dir empty", "smplx_dir holds a text file named SMPLX_NEUTRAL.npz",
+                       "SMPLX_NEUTRAL.npz truncated",
+                       "SMPLX_NEUTRAL.npz without its shape blend shapes (wrong file)",
+                       "--smplx-dir DIR that does not exist", "--smplx-dir with only SMPLX_MALE.npz (neutral asked)",
+                       "--gender without --smplx-dir"]
+
+
+@pytest.mark.parametrize("case", CAPTURE_MODEL_CASES)
+def test_capture_with_a_bad_smplx_dir(cli, media, record, tmp_path, h, case: str) -> None:
+    """Bad model folders stop the capture at once (before any detection) with a clear message."""
+    options, code, words = _capture_model_cases(tmp_path / "models")[case]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    run = cli(["capture", str(media["long_clip"]), "-o", str(out_dir / "take.npz"), *options])
+    left = h.leftovers(out_dir)
+    record("body model files", f"capture: {case}", run.message, run.code, left=h.describe_left(left),
+           how="python -m core capture FOOTAGE " + " ".join(
+               "DIR" if k and options[k - 1] == "--smplx-dir" else o for k, o in enumerate(options)))
+    run.assert_clean()
+    assert run.code == code, (run.code, run.message)
+    assert words.lower() in run.message.lower(), run.message
+    assert "detect" not in run.stages() and left == []
