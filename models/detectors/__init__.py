@@ -5,6 +5,6 @@ Everything here works on one image at a time and knows nothing of tracks or file
 * :mod:`models.detectors.roi` - rotated square regions and the crops they cut;
 * :mod:`models.detectors.blazepose` - multi-person BlazePose detector (anchors, decoding, NMS);
 * :mod:`models.detectors.pose_landmarks` - BlazePose full landmark model on a region;
-* :mod:`models.detectors.face` - full-range face detection (mediapipe);
+* :mod:`models.detectors.face` - full- and short-range face detection (BlazeFace networks);
 * :mod:`models.detectors.hog` - OpenCV's HOG pedestrian detector.
 """

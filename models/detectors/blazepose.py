@@ -66,15 +66,17 @@ def ssd_anchors(input_side: int = INPUT_SIDE, strides: tuple[int, ...] = STRIDES
 
 
 def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
-           min_score: float = 0.5, input_side: int = INPUT_SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode the network's outputs into unit-square coordinates of its input.
+           min_score: float = 0.5, input_side: int = INPUT_SIDE,
+           num_keypoints: int = NUM_KEYPOINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode an SSD network's outputs (BlazePose, BlazeFace) into unit-square coordinates of its input.
 
     Args:
-        raw_boxes: (N,12) regression values (pixels of the 224 input, relative to the anchor).
+        raw_boxes: (N,4+2K) regression values (pixels of the ``input_side`` input, relative to
+            the anchor): box cx, cy, w, h, then K keypoints x, y.
         raw_scores: (N,) or (N,1) logits.
         anchors: (N,2) anchor centres (unit).
     Returns:
-        scores (K,), boxes (K,4) x0,y0,x1,y1 unit, keypoints (K,4,2) unit, for scores >= min_score.
+        scores (M,), boxes (M,4) x0,y0,x1,y1 unit, keypoints (M,K,2) unit, for scores >= min_score.
     """
     logits = np.clip(np.asarray(raw_scores, dtype=np.float64).reshape(-1), -100.0, 100.0)
     scores = 1.0 / (1.0 + np.exp(-logits))
@@ -84,7 +86,7 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
     cx, cy = raw[:, 0] + anc[:, 0], raw[:, 1] + anc[:, 1]
     w, h = raw[:, 2], raw[:, 3]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kps = raw[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + anc[:, None, :]
+    kps = raw[:, 4:4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2) + anc[:, None, :]
     return scores[keep], boxes, kps
 
 
