@@ -227,7 +227,7 @@ class BodyModel(torch.nn.Module):
     def rest_joints_np(self, betas: np.ndarray) -> np.ndarray:
         """(10,) -> (55, 3) float32 rest joints (numpy convenience)."""
         with torch.no_grad():
-            b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
+            b = torch.as_tensor(np.array(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
             return self.rest_joints(b)[0].cpu().numpy().astype(np.float32)
 
     def avatar_arrays(self) -> dict[str, np.ndarray]:
@@ -448,7 +448,7 @@ class SmplxBody(BodyModel):
 
     def rest_vertices(self, betas: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
+            b = torch.as_tensor(np.array(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
             return self._shaped_vertices(b, None)[0].cpu().numpy()
 
     def _shaped_vertices(self, betas: Tensor, expression: Tensor | None) -> Tensor:
@@ -518,7 +518,7 @@ class HandModel(torch.nn.Module):
     def rest_vertices(self, betas: np.ndarray) -> np.ndarray:
         """(10,) -> (V, 3) float32."""
         with torch.no_grad():
-            b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
+            b = torch.as_tensor(np.array(betas, np.float32).reshape(1, NUM_BETAS), device=self.device)
             return self._shaped_vertices(b)[0].cpu().numpy()
 
     def forward(self, betas: Tensor, global_orient: Tensor, hand_pose: Tensor, transl: Tensor,

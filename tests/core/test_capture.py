@@ -144,3 +144,45 @@ def test_capture_and_evaluate_default_sample(tmp_path: Path) -> None:
     assert m["overlay_px"] < 6
     assert m["accel_error_mm"] < 5
     assert m["id_switches"] == 0 and m["matched_ratio"] > 0.95
+
+
+@pytest.mark.skipif(not (SAMPLES / "default" / "footage.mp4").exists(), reason="ground-truth samples not rendered")
+def test_capture_fits_the_users_official_smplx_with_expression(tmp_path: Path) -> None:
+    """Real footage, real detectors, an official-format SMPL-X folder written here: the motion
+    file is of that model, validates with the add-on's reader, and carries fitted expression."""
+    from models.smplx_files import write_smplx_npz
+
+    model_file = write_smplx_npz(tmp_path / "models" / "smplx" / "SMPLX_FEMALE.npz", seed=4)
+    out = tmp_path / "motion.npz"
+    run = _run("--progress", "json", "capture", str(SAMPLES / "default" / "footage.mp4"), "-o", str(out),
+               "--end", "8", "--smplx-dir", str(tmp_path / "models"), "--gender", "female")
+    assert run.returncode == 0, run.stderr[-3000:]
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["stage"] for e in events if e["event"] == "stage"] == ["detect", "fit", "face", "write"]
+    assert events[-1]["body_model"] == "smplx" and events[-1]["expression_source"] == "face-landmarks"
+    motion = load_motion(out)
+    assert motion.avatar.model == "smplx" and len(motion.people) >= 1
+    assert str(motion.extras["avatar/gender"]) == "female"
+    assert str(motion.extras["expression_source"]) == "face-landmarks"
+    with np.load(model_file) as official:
+        assert motion.avatar.num_vertices == official["v_template"].shape[0]
+        np.testing.assert_array_equal(motion.avatar.faces, official["f"].astype(np.int32))
+    person = motion.people[0]
+    keypoints_face = [e for e in events if e.get("stage") == "face" and e["event"] == "progress"]
+    assert keypoints_face and "expression from" in keypoints_face[0]["message"]
+    assert person.expression.shape == (8, 10) and np.isfinite(person.expression).all()
+    assert np.abs(person.expression).max() > 0  # the face was seen and fitted
+    # the rest mesh is the model's own for the fitted shape
+    body = load_body_model("smplx", str(tmp_path / "models"), gender="female")
+    np.testing.assert_allclose(person.rest_vertices, body.rest_vertices(person.betas), atol=1e-5)
+
+
+def test_mannequin_capture_says_expression_is_not_fitted(tmp_path: Path) -> None:
+    kp = _keypoints(tmp_path / "kp.npz", frames=8)
+    out = tmp_path / "motion.npz"
+    run = _run("--progress", "json", "capture", str(kp), "-o", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.splitlines()[-1])["expression_source"] == "none"
+    motion = load_motion(out)
+    assert motion.avatar.model == "mannequin-x" and str(motion.extras["expression_source"]) == "none"
+    assert not np.asarray(motion.people[0].expression).any()
