@@ -20,7 +20,7 @@ What this can tell (``bench/bench_focal.py`` on the ground-truth samples): for a
 person the profile mostly measures the head-to-feet magnification, i.e. the body's tilt to
 the image plane; 3 degrees of tilt error move the minimum by 15-30 % and the lifted tilt is
 off by up to 6 degrees, and the detected 2D landmarks' own biases already limit the true 3D
-body to 6-40 % within 3.5 m and make it meaningless beyond. So with MediaPipe-lifted
+body to 6-43 % within 3.5 m and make it meaningless beyond. So with MediaPipe-lifted
 bodies the estimate stays near the prior with an honest 1-sigma of about 30 %; a user's
 lens (``--focal-mm``) is the way to an exact camera.
 """
