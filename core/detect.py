@@ -444,17 +444,24 @@ class KeypointPipeline:
         self.cues.observe(image_bgr)
         observations: list[Observation] = []
         crowd = crowded(self.tracker.tracks)
+        scratch: np.ndarray | None = None  # one copy per frame to paint on, restored after each use
         # a person lost for a while is looked for on half the frames (both guesses of
         # Track.predicted_roi still alternate: lost % 4 in 1, 2 -> moved, stayed)
         lost = [t for t in self.tracker.lost if t.lost <= self.options.refind_every_frame or t.lost % 4 in (1, 2)]
         for track in self.tracker.active:
             roi = track.predicted_roi()
-            view = image_rgb
+            hide = None
             if track.id in crowd:  # the others' clothes painted grey (a flat grey, unlike a
                 # smudge of the surroundings, does not add to this person's colours)
                 others = [t.appearance for t in self.tracker.tracks if t.id != track.id and t.id in crowd]
-                view = paint(image_rgb, colour_mask(image_bgr, roi, track.appearance, others))
-            body = self.confirmer.track(view, roi)
+                hide = colour_mask(image_bgr, roi, track.appearance, others)
+            if hide is None:
+                body = self.confirmer.track(image_rgb, roi)
+            else:
+                scratch = image_rgb.copy() if scratch is None else scratch
+                hide.paint(scratch)
+                body = self.confirmer.track(scratch, roi)
+                scratch[hide.window] = image_rgb[hide.window]
             if body is not None:
                 observations.append(Observation(body, "track", track.id))
         if lost:
@@ -467,7 +474,11 @@ class KeypointPipeline:
             for track in lost:  # the region is only a guess, so it is refined once
                 roi = track.predicted_roi()
                 others = [t.appearance for t in self.tracker.tracks if t.id != track.id]
-                view = paint(erased, colour_mask(image_bgr, roi, track.appearance, others))
+                hide = colour_mask(image_bgr, roi, track.appearance, others)
+                view = erased
+                if hide is not None:
+                    view = erased.copy()
+                    hide.paint(view)
                 body = self.confirmer.confirm(view, roi, relaxed=True)
                 if body is not None:
                     observations.append(Observation(body, "track", track.id))
@@ -622,9 +633,28 @@ def people_mask(shape: tuple[int, ...], bodies: list[BodyLandmarks]) -> np.ndarr
     return mask > 0
 
 
+@dataclass(frozen=True)
+class RegionMask:
+    """Pixels to hide in part of an image: ``pixels`` (h,w) bool whose top-left pixel is x0,y0."""
+
+    x0: int
+    y0: int
+    pixels: np.ndarray
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """Row and column slices of the image the mask covers."""
+        h, w = self.pixels.shape
+        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+
+    def paint(self, image_rgb: np.ndarray, grey: int = 127) -> None:
+        """Set the masked pixels of ``image_rgb`` (H,W,3) grey, in place."""
+        image_rgb[self.window][self.pixels] = grey
+
+
 def colour_mask(image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
-                others: list[np.ndarray | None]) -> np.ndarray | None:
-    """(H,W) bool mask of the pixels inside ``roi`` that look like other people's clothes (their
+                others: list[np.ndarray | None]) -> RegionMask | None:
+    """The pixels inside ``roi`` that look like other people's clothes (their
     :func:`core.track.appearance` histograms) much more than like this person's (``own``), small
     holes closed; None without histograms or when no pixel does."""
     others = [h for h in others if h is not None]
@@ -649,18 +679,7 @@ def colour_mask(image_bgr: np.ndarray, roi: Roi, own: np.ndarray | None,
     if not foreign.any():
         return None
     k = max(3, int(0.02 * (y1 - y0)) | 1)  # about a fiftieth of the region: the speckles of shading
-    mask = np.zeros((h, w), bool)
-    mask[y0:y1, x0:x1] = cv2.morphologyEx(foreign, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) > 0
-    return mask
-
-
-def paint(image_rgb: np.ndarray, mask: np.ndarray | None, grey: int = 127) -> np.ndarray:
-    """``image_rgb`` (H,W,3) with the pixels of ``mask`` (H,W) grey (a copy; unchanged without a mask)."""
-    if mask is None:
-        return image_rgb
-    out = image_rgb.copy()
-    out[mask] = grey
-    return out
+    return RegionMask(x0, y0, cv2.morphologyEx(foreign, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) > 0)
 
 
 def _compact(frame: PersonFrame) -> dict[str, np.ndarray]:

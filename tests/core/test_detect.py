@@ -242,8 +242,10 @@ def test_colour_mask_covers_the_other_persons_clothes_not_ones_own() -> None:
     image, ids, truth = _crossing_frame(50)
     blue, red = (appearance(image, _true_body(truth, f, 50)) for f in (0, 1))
     roi = Roi.from_box(np.array([250.0, 120.0, 370.0, 350.0]), 1.0)  # both figures
-    mask = colour_mask(image, roi, red, [blue])
-    assert mask is not None
+    hide = colour_mask(image, roi, red, [blue])
+    assert hide is not None
+    mask = np.zeros(ids.shape, bool)
+    mask[hide.window] = hide.pixels
     assert mask[ids == 1].mean() > 0.6, "the blue figure in front is mostly masked"
     assert mask[ids == 2].mean() < 0.05, "the red figure behind is kept"
     assert colour_mask(image, roi, red, []) is None and colour_mask(image, roi, None, [blue]) is None
