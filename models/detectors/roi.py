@@ -72,10 +72,11 @@ class Roi:
         return Roi(float(center[0]), float(center[1]), max(2.0 * length * scale, 1.0), rotation)
 
 
-def cut(image: np.ndarray, roi: Roi, side: int) -> np.ndarray:
-    """(side,side,C) crop of ``image`` (H,W,C) inside ``roi``, bilinear, black outside the image."""
+def cut(image: np.ndarray, roi: Roi, side: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(side,side,C) crop of ``image`` (H,W,C) inside ``roi``, bilinear, black outside the image;
+    written into ``out`` (same shape and dtype) when given."""
     matrix = roi.crop_to_image(side)
-    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(image, matrix, (side, side), dst=out, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
