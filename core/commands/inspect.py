@@ -86,6 +86,8 @@ def motion_summary(motion: MotionFile) -> dict[str, Any]:
         },
         "avatar": {"model": motion.avatar.model, "joints": motion.avatar.num_joints,
                    "vertices": motion.avatar.num_vertices, "faces": int(motion.avatar.faces.shape[0])},
+        "expression": ("fitted to face landmarks" if str(motion.extras.get("expression_source", "none"))
+                       == "face-landmarks" else "none (all zeros)"),
         "people": people,
         "extra_keys": sorted(motion.extras),
     }

@@ -172,6 +172,8 @@ def test_capture_fits_the_users_official_smplx_with_expression(tmp_path: Path) -
     assert keypoints_face and "expression from" in keypoints_face[0]["message"]
     assert person.expression.shape == (8, 10) and np.isfinite(person.expression).all()
     assert np.abs(person.expression).max() > 0  # the face was seen and fitted
+    summary = _run("inspect", str(out))
+    assert summary.returncode == 0 and json.loads(summary.stdout)["expression"] == "fitted to face landmarks"
     # the rest mesh is the model's own for the fitted shape
     body = load_body_model("smplx", str(tmp_path / "models"), gender="female")
     np.testing.assert_allclose(person.rest_vertices, body.rest_vertices(person.betas), atol=1e-5)
@@ -186,3 +188,5 @@ def test_mannequin_capture_says_expression_is_not_fitted(tmp_path: Path) -> None
     motion = load_motion(out)
     assert motion.avatar.model == "mannequin-x" and str(motion.extras["expression_source"]) == "none"
     assert not np.asarray(motion.people[0].expression).any()
+    summary = _run("inspect", str(out))
+    assert summary.returncode == 0 and json.loads(summary.stdout)["expression"] == "none (all zeros)"
