@@ -244,3 +244,27 @@ def test_cuda_matches_cpu(mannequin_body) -> None:
     gpu = gpu_model(**{k: v.cuda() for k, v in p.items()}, return_vertices=True)
     torch.testing.assert_close(gpu.joints.cpu(), cpu.joints, atol=1e-5, rtol=0)
     torch.testing.assert_close(gpu.vertices.cpu(), cpu.vertices, atol=1e-5, rtol=0)
+
+
+def test_face_landmarks_are_the_posed_mesh_at_the_files_landmark_triangles(official_model_dir: Path,
+                                                                          mannequin_body) -> None:
+    """The 51 landmarks of :meth:`face_landmarks` equal the barycentric points of the full
+    forward's vertices (expression, jaw, pose correctives, skinning) on lmk_faces_idx/lmk_bary_coords."""
+    body = load_body_model("smplx", str(official_model_dir))
+    p = _params(4, 5)
+    expression = torch.randn(4, 10, generator=torch.Generator().manual_seed(6))
+    verts = body(**p, return_vertices=True, expression=expression).vertices
+    with np.load(official_model_dir / "SMPLX_NEUTRAL.npz") as data:
+        corners = torch.as_tensor(data["f"].astype(np.int64)[data["lmk_faces_idx"]])
+        bary = torch.as_tensor(data["lmk_bary_coords"], dtype=torch.float32)
+    expected = (verts[:, corners] * bary[None, :, :, None]).sum(2)
+    pose = body.full_pose(p["global_orient"], p["body_pose"], p["left_hand_pose"], p["right_hand_pose"],
+                          torch.zeros(4, 3))  # the jaw row is ignored: it comes with the call
+    landmarks = body.face_landmarks(p["betas"][:1], pose, p["transl"])
+    torch.testing.assert_close(landmarks(expression, p["jaw_pose"]), expected, atol=2e-5, rtol=0)
+    # batched over leading dims (the Gauss-Newton probes), and in float64
+    both = landmarks.double()(expression.double().expand(2, 4, 10), p["jaw_pose"].double().expand(2, 4, 3))
+    torch.testing.assert_close(both[1].float(), expected, atol=2e-5, rtol=0)
+    assert body.num_expression == 10 and mannequin_body.num_expression == 0
+    with pytest.raises(NotImplementedError, match="no face landmarks"):
+        mannequin_body.face_landmarks(p["betas"][:1], pose, p["transl"])
