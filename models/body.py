@@ -109,7 +109,7 @@ class FaceLandmarks:
         jaw_pos = head_pos + (head_rot @ self.jaw_offset)
         jaw_skin = torch.cat((jaw_rot, (jaw_pos - (jaw_rot @ self.jaw_rest))[..., None]), -1)   # (..., B, 3, 4)
         blend = self.blend_other + self.jaw_weight[:, None, None] * jaw_skin[..., None, :, :]
-        posed = (blend[..., :3] @ verts[..., None])[..., 0] + blend[..., 3]                 # (..., B, K, 3)
+        posed = (blend[..., :3] * verts[..., None, :]).sum(-1) + blend[..., 3]              # (..., B, K, 3)
         return (posed[..., self.index, :] * self.bary[..., None]).sum(-2)
 
 
