@@ -14,7 +14,11 @@ A candidate becomes a person only if the landmark network, run on the region the
 suggests and then on the region its own landmarks give, finds a stable, upright body
 with enough confident landmarks. Once found, a person is kept by region tracking: the next
 frame's region is derived from this frame's landmarks (this needs no face and works from
-behind), and :class:`core.track.Tracker` keeps identities. Detection runs on a schedule
+behind), and :class:`core.track.Tracker` keeps identities. Where people overlap, the
+landmark network sees a copy of the frame with the other people's clothes painted grey
+(:func:`colour_mask`, from each track's colour histogram), so it does not blend two people
+into one; a lost person is looked for on a copy where the people already seen are erased
+(:func:`people_mask`, :func:`erase`). Detection runs on a schedule
 (a full sweep of every cue over every region spread over ``detect_interval_s``; the whole sweep
 on the first frame), never while ``max_people`` are tracked and none is lost.
 
