@@ -340,6 +340,32 @@ def _build_mesh(name: str, collection: bpy.types.Collection, arm: bpy.types.Obje
     return obj
 
 
+EXPRESSION_SLIDER_RANGE = 5.0
+"""Shape-key slider range (+-) of the expression keys (SMPL-X coefficients are unit-variance)."""
+
+
+def add_expression_shape_keys(mesh_obj: bpy.types.Object, rest_vertices: np.ndarray,
+                              expression_dirs: np.ndarray) -> list[str]:
+    """Shape keys ``Expression 0`` .. ``Expression E-1`` on an avatar mesh: key k is the rest mesh
+    plus ``expression_dirs[:, :, k]`` (one unit of coefficient k), so the key's value is the
+    coefficient. ``rest_vertices`` (V,3) and ``expression_dirs`` (V,3,E): metres, model frame.
+    Returns the key names in coefficient order."""
+    rest = np.asarray(rest_vertices, dtype=np.float64)
+    dirs = np.asarray(expression_dirs, dtype=np.float64)
+    if dirs.ndim != 3 or dirs.shape[:2] != rest.shape or rest.shape[0] != len(mesh_obj.data.vertices):
+        raise ValueError(f"expression basis {dirs.shape} does not fit the mesh's {len(mesh_obj.data.vertices)} "
+                         f"vertices")
+    if mesh_obj.data.shape_keys is None:
+        mesh_obj.shape_key_add(name="Basis", from_mix=False)
+    names = []
+    for k in range(dirs.shape[2]):
+        block = mesh_obj.shape_key_add(name=f"Expression {k}", from_mix=False)
+        block.slider_min, block.slider_max = -EXPRESSION_SLIDER_RANGE, EXPRESSION_SLIDER_RANGE
+        block.data.foreach_set("co", (rest + dirs[:, :, k]).astype(np.float32).ravel())
+        names.append(block.name)
+    return names
+
+
 # -- pose -> keys ------------------------------------------------------------------------
 
 def pose_keys(avatar: Avatar, global_orient: np.ndarray, transl: np.ndarray,

@@ -412,12 +412,14 @@ class SmplxBody(BodyModel):
             self.posedirs.shape[0], -1).clone())                                    # (54*9, K*3)
 
     def avatar_arrays(self) -> dict[str, np.ndarray]:
-        """``avatar/*`` keys plus ``avatar/gender`` and ``avatar/source`` (the model file's name)."""
+        """``avatar/*`` keys plus ``avatar/gender``, ``avatar/source`` (the model file's name) and
+        ``avatar/expression_dirs`` (V,3,10) float32, metres per unit coefficient."""
         from pathlib import Path
 
         arrays = super().avatar_arrays()
         arrays["avatar/gender"] = np.asarray(self.gender)
         arrays["avatar/source"] = np.asarray(Path(self.source).name)
+        arrays["avatar/expression_dirs"] = self.expr_dirs.detach().cpu().numpy().astype(np.float32)
         return arrays
 
     def face_landmarks(self, betas: Tensor, pose: Tensor, transl: Tensor) -> FaceLandmarks:

@@ -26,7 +26,7 @@ from ..keys import Channel, write_channels
 from ..motion_file import MotionFile, MotionFileError, load_motion
 from ..progress import progress_bar
 from ..properties import footage_file
-from ..rig import Avatar, build_avatar, pose_channels, pose_keys
+from ..rig import Avatar, add_expression_shape_keys, build_avatar, pose_channels, pose_keys
 
 
 class ApplyError(Exception):
@@ -45,6 +45,7 @@ class PersonTake:
         local_rotations: (T,J,3) axis-angle per joint (row 0 unused); fingers include the mean hand.
         valid: (T,) bool; confidence: (T,) 0..1.
         betas: (10,) shape, or None (hands-only files).
+        expression: (T,E) expression coefficients, or None.
     """
 
     label: str
@@ -58,6 +59,7 @@ class PersonTake:
     valid: np.ndarray
     confidence: np.ndarray
     betas: np.ndarray | None = None
+    expression: np.ndarray | None = None
 
 
 def people_from_motion(motion: MotionFile) -> list[PersonTake]:
@@ -78,7 +80,8 @@ def people_from_motion(motion: MotionFile) -> list[PersonTake]:
                                  np.asarray(person.transl, dtype=np.float64), local,
                                  np.asarray(person.valid, dtype=bool),
                                  np.asarray(person.confidence, dtype=np.float64),
-                                 None if person.betas is None else np.asarray(person.betas, np.float64)))
+                                 None if person.betas is None else np.asarray(person.betas, np.float64),
+                                 None if person.expression is None else np.asarray(person.expression, np.float64)))
     return people
 
 
@@ -181,6 +184,24 @@ def apply_motion(context: Context, motion: MotionFile, *, name: str = "Take", fo
         raise
 
 
+def _key_expression(avatar: Avatar, person: PersonTake, expression_dirs: np.ndarray, frames: np.ndarray,
+                    tx: _Transaction, action_name: str) -> None:
+    """Expression shape keys on the avatar's mesh (:func:`addon.rig.add_expression_shape_keys`),
+    keyed with the person's (T,E) coefficients."""
+    assert avatar.mesh is not None and person.expression is not None and person.rest_vertices is not None
+    if expression_dirs.ndim != 3 or expression_dirs.shape[2] != person.expression.shape[1]:
+        raise ApplyError(f"'avatar/expression_dirs' has shape {expression_dirs.shape}, expected "
+                         f"(V, 3, {person.expression.shape[1]})")
+    try:
+        names = add_expression_shape_keys(avatar.mesh, person.rest_vertices, expression_dirs)
+    except ValueError as exc:
+        raise ApplyError(f"'avatar/expression_dirs': {exc}") from exc
+    key = avatar.mesh.data.shape_keys
+    action = tx.add(bpy.data.actions, bpy.data.actions.new(action_name))
+    write_channels(key, frames, [Channel(f'key_blocks["{n}"].value', 0, person.expression[:, k], "Expression")
+                                 for k, n in enumerate(names)], action=action)
+
+
 def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, footage: str | None,
            motion_path: str | None, sensor_width_mm: float) -> TakeResult:
     scene = context.scene
@@ -216,6 +237,9 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
             write_channels(arm, frames, [Channel('["confidence"]', 0, person.confidence, "Capture"),
                                          Channel('["valid"]', 0, person.valid.astype(np.float64), "Capture")],
                            action=action, interpolation="CONSTANT")
+            expression_dirs = motion.extras.get("avatar/expression_dirs")  # official SMPL-X only
+            if avatar.mesh is not None and expression_dirs is not None and person.expression is not None:
+                _key_expression(avatar, person, expression_dirs, frames, tx, f"{name} {person.label} face")
             avatars.append(avatar)
             bar.update(k + 1)
         cam = motion.camera

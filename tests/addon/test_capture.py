@@ -161,6 +161,20 @@ def test_capture_with_the_users_smplx_folder_fits_and_builds_that_model(smplx_pr
     assert meshes and all(len(o.data.vertices) == num_vertices for o in meshes)
     armature = meshes[0].parent
     assert len(armature.data.bones) == 55 and armature.animation_data.action is not None
+    # the fitted expression plays on SMPL-X's own expression basis: one shape key per coefficient
+    mesh, person = meshes[0], motion.people[0]
+    keys = mesh.data.shape_keys
+    assert [b.name for b in keys.key_blocks] == ["Basis"] + [f"Expression {k}" for k in range(10)]
+    with np.load(model_file) as official:
+        dirs = official["shapedirs"][:, :, 300:310]
+    co = np.empty(num_vertices * 3, np.float32)
+    keys.key_blocks["Expression 3"].data.foreach_get("co", co)
+    np.testing.assert_allclose(co.reshape(-1, 3), person.rest_vertices + dirs[:, :, 3], atol=1e-5)
+    frame = int(motion.frame_index[2]) + 1
+    empty_scene.frame_set(frame)
+    values = [keys.key_blocks[f"Expression {k}"].value for k in range(10)]
+    np.testing.assert_allclose(values, person.expression[2], atol=1e-4)
+    assert np.abs(person.expression).max() > 0
 
 
 @needs_worker
