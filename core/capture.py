@@ -77,6 +77,7 @@ def load_capture_model(smplx_dir: str | None, gender: str, device: str, progress
     """
     if not smplx_dir:
         return load_body_model("mannequin-x", device=device)
+    progress.info(f"loading the official SMPL-X model ({gender}) from {smplx_dir}")
     model = load_body_model("smplx", smplx_dir, device=device, gender=gender)
     progress.info(f"body model: official SMPL-X, {gender} ({getattr(model, 'source', smplx_dir)})")
     return model
@@ -115,8 +116,10 @@ def fit_faces(clip: ClipFit, observations: list[PersonObservations], model: Body
     from core.fit.face import fit_expression
 
     progress.stage("face", len(clip.people))
-    for i, (person, obs) in enumerate(zip(clip.people, observations, strict=True)):
-        if obs.face_2d is None:
+    by_track = {obs.track_id: obs for obs in observations}
+    for i, person in enumerate(clip.people):
+        obs = by_track.get(person.track_id)
+        if obs is None or obs.face_2d is None:
             progress.update(i + 1, f"person {person.track_id}: no face landmarks")
             continue
         face = fit_expression(model, person.betas, person.global_orient, person.body_pose,
