@@ -144,7 +144,8 @@ def test_joint_names_and_hierarchy_agree_across_backends(mannequin_body, officia
         j = SMPLX_JOINT_NAMES.index(MANNEQUIN_TO_SMPLX[name])
         assert SMPLX_PARENTS[j] == SMPLX_JOINT_NAMES.index(MANNEQUIN_TO_SMPLX[parent])
     a_m, a_s = mannequin_body.avatar_arrays(), body.avatar_arrays()
-    assert a_s.keys() - a_m.keys() == {"avatar/gender", "avatar/source"} and a_m.keys() <= a_s.keys()
+    assert a_s.keys() - a_m.keys() == {"avatar/gender", "avatar/source", "avatar/expression_dirs"}
+    assert a_m.keys() <= a_s.keys() and a_s["avatar/expression_dirs"].shape == (body.num_vertices, 3, 10)
     assert str(a_s["avatar/gender"]) == "neutral" and str(a_s["avatar/source"]) == "SMPLX_NEUTRAL.npz"
     assert a_m["avatar/joint_names"].tolist() == a_s["avatar/joint_names"].tolist()
     assert a_m["avatar/parents"].tolist() == a_s["avatar/parents"].tolist()
