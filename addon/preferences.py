@@ -285,9 +285,9 @@ class VIDEOMOCAP_AddonPreferences(AddonPreferences):
     )
     smplx_dir: StringProperty(
         name="SMPL-X Models",
-        description="Optional folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz ...; registration at "
-                    "smpl-x.is.tue.mpg.de; never bundled). Set: captures fit SMPL-X itself, with facial expression. "
-                    "Empty: the mannequin-x body",
+        description="Optional folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz ...; "
+                    "registration at smpl-x.is.tue.mpg.de; never bundled). Set: captures fit SMPL-X itself, "
+                    "with facial expression. Empty: the mannequin-x body",
         subtype='DIR_PATH',
     )
     smplx_gender: EnumProperty(

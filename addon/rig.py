@@ -353,8 +353,8 @@ def add_expression_shape_keys(mesh_obj: bpy.types.Object, rest_vertices: np.ndar
     rest = np.asarray(rest_vertices, dtype=np.float64)
     dirs = np.asarray(expression_dirs, dtype=np.float64)
     if dirs.ndim != 3 or dirs.shape[:2] != rest.shape or rest.shape[0] != len(mesh_obj.data.vertices):
-        raise ValueError(f"expression basis {dirs.shape} does not fit the mesh's {len(mesh_obj.data.vertices)} "
-                         f"vertices")
+        raise ValueError(f"expression basis {dirs.shape} does not fit the mesh's "
+                         f"{len(mesh_obj.data.vertices)} vertices")
     if mesh_obj.data.shape_keys is None:
         mesh_obj.shape_key_add(name="Basis", from_mix=False)
     names = []

@@ -127,8 +127,9 @@ def fit_faces(clip: ClipFit, observations: list[PersonObservations], model: Body
                               obs.face_2d, obs.face_conf, clip.focal.focal_px, clip.center,
                               smoothing=options.smoothing, fps=fps)
         person.expression, person.jaw_pose = face.expression, face.jaw_pose
-        progress.update(i + 1, f"person {person.track_id}: expression from {face.frames} frames of face landmarks "
-                               f"(error {face.residual_before:.3f} -> {face.residual_after:.3f} eye-corner distances)")
+        progress.update(i + 1, f"person {person.track_id}: expression from {face.frames} frames of face "
+                               f"landmarks (error {face.residual_before:.3f} -> {face.residual_after:.3f} "
+                               f"eye-corner distances)")
 
 
 def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel,

@@ -107,7 +107,7 @@ class FaceLandmarks:
         head_rot, head_pos = self.head_transform[:, :3, :3], self.head_transform[:, :3, 3]
         jaw_rot = head_rot @ rot
         jaw_pos = head_pos + (head_rot @ self.jaw_offset)
-        jaw_skin = torch.cat((jaw_rot, (jaw_pos - (jaw_rot @ self.jaw_rest))[..., None]), -1)   # (..., B, 3, 4)
+        jaw_skin = torch.cat((jaw_rot, (jaw_pos - (jaw_rot @ self.jaw_rest))[..., None]), -1)  # (.., B, 3, 4)
         blend = self.blend_other + self.jaw_weight[:, None, None] * jaw_skin[..., None, :, :]
         posed = (blend[..., :3] * verts[..., None, :]).sum(-1) + blend[..., 3]              # (..., B, K, 3)
         return (posed[..., self.index, :] * self.bary[..., None]).sum(-2)
@@ -441,9 +441,10 @@ class SmplxBody(BodyModel):
                       + (feature @ self.lmk_posedirs).reshape(b, -1, 3))
             rows = slice(9 * (jaw - 1), 9 * jaw)
         return FaceLandmarks(
-            shaped=shaped, expr_dirs=self.expr_dirs[ids], blend_other=torch.einsum("vj,bjkl->bvkl", not_jaw, skin),
-            jaw_weight=weights[:, jaw], head_transform=transforms[:, head], jaw_offset=rest[jaw] - rest[head],
-            jaw_rest=rest[jaw], jaw_posedirs=self.lmk_posedirs[rows], index=self.lmk_index, bary=self.lmk_bary)
+            shaped=shaped, expr_dirs=self.expr_dirs[ids],
+            blend_other=torch.einsum("vj,bjkl->bvkl", not_jaw, skin), jaw_weight=weights[:, jaw],
+            head_transform=transforms[:, head], jaw_offset=rest[jaw] - rest[head], jaw_rest=rest[jaw],
+            jaw_posedirs=self.lmk_posedirs[rows], index=self.lmk_index, bary=self.lmk_bary)
 
     def rest_joints(self, betas: Tensor) -> Tensor:
         return torch.einsum("jv,bvk->bjk", self.j_regressor, self._shaped_vertices(betas, None))

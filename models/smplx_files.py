@@ -187,7 +187,8 @@ def write_smplx_npz(path: str | os.PathLike[str], joints: np.ndarray | None = No
     jaw, head = _FACE_JOINTS[1], _FACE_JOINTS[0]
     mesh["v_template"][6 * jaw:6 * jaw + 6] += joints[jaw] - joints[head]
     mesh["J_regressor"][jaw] = 0.0
-    mesh["J_regressor"][jaw, 6 * jaw:6 * jaw + 6] = mesh["J_regressor"][jaw, 6 * head:6 * head + 6] = 1.0 / 12.0
+    mesh["J_regressor"][jaw, 6 * jaw:6 * jaw + 6] = 1.0 / 12.0
+    mesh["J_regressor"][jaw, 6 * head:6 * head + 6] = 1.0 / 12.0
     # shape directions: a smooth per-joint displacement (so joints move with betas) + noise
     per_joint = rng.normal(0.0, 0.01, (55, 3, num_shape + num_expression))
     shapedirs = np.repeat(per_joint, 6, axis=0) + rng.normal(0, 1e-4, (num_v, 3, num_shape + num_expression))

@@ -81,7 +81,8 @@ def people_from_motion(motion: MotionFile) -> list[PersonTake]:
                                  np.asarray(person.valid, dtype=bool),
                                  np.asarray(person.confidence, dtype=np.float64),
                                  None if person.betas is None else np.asarray(person.betas, np.float64),
-                                 None if person.expression is None else np.asarray(person.expression, np.float64)))
+                                 None if person.expression is None
+                                 else np.asarray(person.expression, np.float64)))
     return people
 
 

@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     body = parser.add_argument_group("body model (default: the bundled mannequin-x body, no expression)")
     body.add_argument("--smplx-dir", default=None, metavar="DIR",
-                      help="folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz, ...; registration "
-                           "at smpl-x.is.tue.mpg.de, never bundled): fit SMPL-X itself, with expression "
-                           "coefficients from the face landmarks")
+                      help="folder with the official SMPL-X model files (SMPLX_NEUTRAL.npz, ...; "
+                           "registration at smpl-x.is.tue.mpg.de, never bundled): fit SMPL-X itself, with "
+                           "expression coefficients from the face landmarks")
     body.add_argument("--gender", choices=GENDERS, default=None,
                       help="which SMPL-X model of --smplx-dir to use (default neutral)")
     add_range_and_people_arguments(parser)

@@ -138,7 +138,7 @@ def fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarra
     about the face centre and shift, with a prior, not written out) absorbs head-pose error
     so that it does not leak into the expression. Loss: squared landmark residuals over
     :data:`LANDMARK_SIGMA` (face-scale units) + Gaussian priors + squared frame-to-frame
-    second differences over ``ACCELERATION_SIGMA / smoothing`` (scaled to 30 fps). Frames without a usable face
+    second differences over ``ACCELERATION_SIGMA / smoothing`` (scaled to 30 fps). Frames without a face
     follow their neighbours (smoothing) or the prior (zero expression). Gauss-Newton
     (Levenberg-Marquardt), the head correction alone first.
     """
@@ -148,8 +148,8 @@ def fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarra
     if model.device.type == "cpu":
         torch.set_num_threads(1)  # small tensors: one thread is faster and never spins on a busy machine
     try:
-        return _fit_expression(model, betas, global_orient, body_pose, left_hand_pose, right_hand_pose, jaw_pose,
-                               transl, face_2d, face_conf, focal_px, center_px, smoothing, fps)
+        return _fit_expression(model, betas, global_orient, body_pose, left_hand_pose, right_hand_pose,
+                               jaw_pose, transl, face_2d, face_conf, focal_px, center_px, smoothing, fps)
     finally:
         torch.set_num_threads(threads)
 

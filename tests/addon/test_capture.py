@@ -139,7 +139,8 @@ def test_smplx_preferences_become_the_worker_arguments(smplx_prefs, ext, empty_s
 @needs_worker
 @pytest.mark.slow
 @pytest.mark.skipif(not SAMPLE_FOOTAGE.exists(), reason="ground-truth samples not rendered (make samples)")
-def test_capture_with_the_users_smplx_folder_fits_and_builds_that_model(smplx_prefs, ext, empty_scene, tmp_path):
+def test_capture_with_the_users_smplx_folder_fits_and_builds_that_model(smplx_prefs, ext, empty_scene,
+                                                                         tmp_path):
     """Preferences -> real worker -> motion file of the official-format model -> rig of that model."""
     from addon.motion_file import load_motion
     from models.smplx_files import write_smplx_npz
@@ -184,7 +185,8 @@ def test_a_bad_smplx_folder_is_reported_and_the_scene_is_untouched(smplx_prefs, 
     (tmp_path / "clip.mp4").write_bytes(b"not read")
     before = sorted(o.name for o in bpy.data.objects)
     (tmp_path / "empty").mkdir()
-    for folder, words in ((tmp_path / "missing", "does not exist"), (tmp_path / "empty", "no SMPL-X model file")):
+    for folder, words in ((tmp_path / "missing", "does not exist"),
+                          (tmp_path / "empty", "no SMPL-X model file")):
         smplx_prefs.smplx_dir = str(folder)
         with pytest.raises(RuntimeError, match=f"Capture failed: .*{words}"):
             bpy.ops.video_mocap.capture()

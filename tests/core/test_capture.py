@@ -146,7 +146,8 @@ def test_capture_and_evaluate_default_sample(tmp_path: Path) -> None:
     assert m["id_switches"] == 0 and m["matched_ratio"] > 0.95
 
 
-@pytest.mark.skipif(not (SAMPLES / "default" / "footage.mp4").exists(), reason="ground-truth samples not rendered")
+@pytest.mark.skipif(not (SAMPLES / "default" / "footage.mp4").exists(),
+                    reason="ground-truth samples not rendered")
 def test_capture_fits_the_users_official_smplx_with_expression(tmp_path: Path) -> None:
     """Real footage, real detectors, an official-format SMPL-X folder written here: the motion
     file is of that model, validates with the add-on's reader, and carries fitted expression."""

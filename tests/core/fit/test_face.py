@@ -90,9 +90,10 @@ def _scene(model: BodyModel, frames: int = 40, seed: int = 3) -> dict[str, np.nd
 
 
 def _fit(model: BodyModel, s: dict[str, np.ndarray], body_pose: np.ndarray | None = None, **kwargs: object):
-    return fit_expression(model, s["betas"], s["global_orient"], s["body_pose"] if body_pose is None else body_pose,
-                          s["left_hand_pose"], s["right_hand_pose"], np.zeros_like(s["jaw"]), s["transl"],
-                          s["face_2d"], s["face_conf"], FOCAL, CENTER, **kwargs)
+    body = s["body_pose"] if body_pose is None else body_pose
+    return fit_expression(model, s["betas"], s["global_orient"], body, s["left_hand_pose"],
+                          s["right_hand_pose"], np.zeros_like(s["jaw"]), s["transl"], s["face_2d"], s["face_conf"],
+                          FOCAL, CENTER, **kwargs)
 
 
 def test_a_known_expression_and_jaw_are_recovered_despite_head_pose_error(smplx_model: BodyModel) -> None:

@@ -160,7 +160,8 @@ def _capture_model_cases(tmp: Path) -> dict[str, tuple[list[str], int, str]]:
              if folder}
     male_only = tmp / "male_only"
     write_smplx_npz(male_only / "SMPLX_MALE.npz")
-    cases["--smplx-dir DIR that does not exist"] = (["--smplx-dir", str(tmp / "nowhere")], 3, "does not exist")
+    cases["--smplx-dir DIR that does not exist"] = (["--smplx-dir", str(tmp / "nowhere")], 3,
+                                                    "does not exist")
     cases["--smplx-dir with only SMPLX_MALE.npz (neutral asked)"] = (["--smplx-dir", str(male_only)], 3,
                                                                      "choose gender male")
     cases["--gender without --smplx-dir"] = (["--gender", "male"], 2, "--gender needs --smplx-dir")
@@ -170,7 +171,8 @@ def _capture_model_cases(tmp: Path) -> dict[str, tuple[list[str], int, str]]:
 CAPTURE_MODEL_CASES = ["smplx_dir empty", "smplx_dir holds a text file named SMPLX_NEUTRAL.npz",
                        "SMPLX_NEUTRAL.npz truncated",
                        "SMPLX_NEUTRAL.npz without its shape blend shapes (wrong file)",
-                       "--smplx-dir DIR that does not exist", "--smplx-dir with only SMPLX_MALE.npz (neutral asked)",
+                       "--smplx-dir DIR that does not exist",
+                       "--smplx-dir with only SMPLX_MALE.npz (neutral asked)",
                        "--gender without --smplx-dir"]
 
 
