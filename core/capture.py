@@ -99,9 +99,9 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     focal = clip.focal
     progress.info(f"focal {focal.focal_px:.0f} px (+-{focal.std_px:.0f}, {focal.source})")
     source = expression_source(model, options)
-    if source == "face-landmarks":
-        fit_faces(clip, observations, model, options, float(keypoints.fps), progress)
-    return motion_arrays(clip, keypoints, model, source), clip
+    seen = fit_faces(clip, observations, model, options, float(keypoints.fps), progress) \
+        if source == "face-landmarks" else None
+    return motion_arrays(clip, keypoints, model, source, seen), clip
 
 
 def expression_source(model: BodyModel, options: FitOptions) -> str:
@@ -111,31 +111,42 @@ def expression_source(model: BodyModel, options: FitOptions) -> str:
 
 
 def fit_faces(clip: ClipFit, observations: list[PersonObservations], model: BodyModel, options: FitOptions,
-              fps: float, progress: Progress) -> None:
-    """Expression and jaw of everyone from their face-mesh landmarks (in place; stage ``face``)."""
+              fps: float, progress: Progress) -> dict[int, np.ndarray]:
+    """Expression and jaw of everyone from their face-mesh landmarks (in place; stage ``face``).
+
+    Returns track id -> (T,) bool: the frames whose face landmarks were used."""
     from core.fit.face import fit_expression
 
     progress.stage("face", len(clip.people))
     by_track = {obs.track_id: obs for obs in observations}
+    seen: dict[int, np.ndarray] = {}
     for i, person in enumerate(clip.people):
         obs = by_track.get(person.track_id)
+        seen[person.track_id] = np.zeros(len(person.valid), bool)
         if obs is None or obs.face_2d is None:
-            progress.update(i + 1, f"person {person.track_id}: no face landmarks")
+            progress.update(i + 1, f"person {person.track_id}: no face landmarks (expression stays neutral)")
             continue
         face = fit_expression(model, person.betas, person.global_orient, person.body_pose,
                               person.left_hand_pose, person.right_hand_pose, person.jaw_pose, person.transl,
                               obs.face_2d, obs.face_conf, clip.focal.focal_px, clip.center,
                               smoothing=options.smoothing, fps=fps)
         person.expression, person.jaw_pose = face.expression, face.jaw_pose
+        seen[person.track_id] = face.seen
+        if not face.frames:
+            progress.update(i + 1, f"person {person.track_id}: no usable face landmarks (expression stays "
+                                   f"neutral)")
+            continue
         progress.update(i + 1, f"person {person.track_id}: expression from {face.frames} frames of face "
                                f"landmarks (error {face.residual_before:.3f} -> {face.residual_after:.3f} "
                                f"eye-corner distances)")
+    return seen
 
 
-def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel,
-                  expression: str = "none") -> dict[str, np.ndarray]:
+def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel, expression: str = "none",
+                  expression_seen: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The ``video-mocap-motion/1`` arrays (docs/formats.md) of a fit; ``expression``: how the
-    expression coefficients were obtained (``expression_source``)."""
+    expression coefficients were obtained (``expression_source``); ``expression_seen``: track id
+    -> (T,) bool frames whose face landmarks were used (``p{i}/expression_valid``)."""
     from core.motion import CameraParams, PersonParams, body_motion
 
     f = clip.focal
@@ -144,7 +155,9 @@ def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel,
     people = [PersonParams(track_id=p.track_id, betas=p.betas, global_orient=p.global_orient,
                            body_pose=p.body_pose, left_hand_pose=p.left_hand_pose,
                            right_hand_pose=p.right_hand_pose, jaw_pose=p.jaw_pose, transl=p.transl,
-                           valid=p.valid, confidence=p.confidence, expression=p.expression)
+                           valid=p.valid, confidence=p.confidence, expression=p.expression,
+                           extras={} if expression_seen is None or p.track_id not in expression_seen
+                           else {"expression_valid": np.asarray(expression_seen[p.track_id], bool)})
               for p in clip.people]
     return body_motion(people, model, fps=float(keypoints.fps), image_size=keypoints.image_size,
                        frame_index=np.asarray(keypoints.frame_index), camera=camera,

@@ -97,16 +97,22 @@ class FaceFit:
     """Fitted face of one person over T frames.
 
     expression: (T, 10) coefficients; jaw_pose: (T, 3) axis-angle radians;
-    frames: frames whose face landmarks were used;
+    seen: (T,) bool, frames whose face landmarks were used (the others follow their neighbours
+    or the prior);
     residual_before, residual_after: RMS landmark error over those frames, in outer-eye-corner
     distances, with the head correction and zero expression (before) and after the fit.
     """
 
     expression: np.ndarray
     jaw_pose: np.ndarray
-    frames: int
+    seen: np.ndarray
     residual_before: float
     residual_after: float
+
+    @property
+    def frames(self) -> int:
+        """Number of frames whose face landmarks were used."""
+        return int(self.seen.sum())
 
 
 def face_targets(face_2d: np.ndarray, face_conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,7 +170,7 @@ def _fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarr
     targets, use, scale = face_targets(face_2d, face_conf)
     expression0 = np.zeros((T, model.num_expression), np.float32)
     if T == 0 or not use.any():
-        return FaceFit(expression0, np.asarray(jaw_pose, np.float32).copy(), 0, 0.0, 0.0)
+        return FaceFit(expression0, np.asarray(jaw_pose, np.float32).copy(), np.zeros(T, bool), 0.0, 0.0)
 
     def t(a: np.ndarray) -> Tensor:
         return torch.as_tensor(np.asarray(a, np.float32), device=dev, dtype=dt)
@@ -213,8 +219,8 @@ def _fit_expression(model: BodyModel, betas: np.ndarray, global_orient: np.ndarr
     x = u * sigmas
     out_expr, out_jaw = x[:, :E].astype(np.float32), x[:, E:E + 3].astype(np.float32)
     if not (np.isfinite(out_expr).all() and np.isfinite(out_jaw).all()) or after > rms0:
-        return FaceFit(expression0, np.asarray(jaw_pose, np.float32).copy(), 0, rms0, rms0)
-    return FaceFit(out_expr, out_jaw, int(use.sum()), before, after)
+        return FaceFit(expression0, np.asarray(jaw_pose, np.float32).copy(), np.zeros(T, bool), rms0, rms0)
+    return FaceFit(out_expr, out_jaw, use > 0, before, after)
 
 
 def _rms(residuals: Tensor, use: np.ndarray) -> float:

@@ -173,6 +173,7 @@ def test_capture_fits_the_users_official_smplx_with_expression(tmp_path: Path) -
     assert keypoints_face and "expression from" in keypoints_face[0]["message"]
     assert person.expression.shape == (8, 10) and np.isfinite(person.expression).all()
     assert np.abs(person.expression).max() > 0  # the face was seen and fitted
+    assert person.extras["expression_valid"].shape == (8,) and person.extras["expression_valid"].any()
     summary = _run("inspect", str(out))
     assert summary.returncode == 0 and json.loads(summary.stdout)["expression"] == "fitted to face landmarks"
     # the rest mesh is the model's own for the fitted shape

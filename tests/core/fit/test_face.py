@@ -103,7 +103,7 @@ def test_a_known_expression_and_jaw_are_recovered_despite_head_pose_error(smplx_
     wrong_head[:, 14] += (0.06, -0.04, 0.03)  # the body fit's head is ~4 degrees off
     fit = _fit(smplx_model, s, wrong_head, smoothing=1.0)
     seen = s["face_conf"] > 0
-    assert fit.frames == int(seen.sum())
+    assert fit.frames == int(seen.sum()) and np.array_equal(fit.seen, seen)
     error = np.abs(fit.expression - s["expression"])
     assert error[seen].mean() < 0.1, error[seen].mean()      # the truth is ~1 on average, up to 1.5
     assert np.abs(fit.jaw_pose[seen, 0] - s["jaw"][seen, 0]).mean() < 0.05
