@@ -151,6 +151,7 @@ class _Person:
         dev, dt = torch.device(options.device), options.dtype
         self.dev, self.dt = dev, dt
         self.T = obs.num_frames
+        self.P = 1                    # people in this problem (see _Group); rows = P * T
         self.parents = np.asarray(model._parents_list)
         self.seen = obs.valid.copy()
         max_gap = max(1, int(round(options.max_gap_s * fps)))
@@ -220,16 +221,18 @@ class _Person:
     def forward(self, with_transl: bool) -> dict[str, Tensor]:
         """Joints, markers and world rotations for the current parameters (camera frame if
         ``with_transl``, else about the model origin)."""
-        T = self.T
-        rest = self.model.rest_joints(self.betas[None].to(self.model.device)).to(self.dev)[0]
+        rows = self.go6.shape[0]
+        betas = self.betas.reshape(-1, self.betas.shape[-1]).to(self.model.device)
+        rest = self.model.rest_joints(betas).to(self.dev)                        # (P, J, 3)
+        rest = rest[0] if self.P == 1 else rest.repeat_interleave(self.T, 0)     # (J, 3) | (rows, J, 3)
         rot_go = kin.rotation_6d_to_matrix(self.go6)[:, None]
-        zeros_eye = torch.zeros(T, 2, 3, device=self.dev, dtype=self.dt)
+        zeros_eye = torch.zeros(rows, 2, 3, device=self.dev, dtype=self.dt)
         local = torch.cat((self.body, self.jaw[:, None], zeros_eye,
                            self.hands[0] + self.hand_mean[:15], self.hands[1] + self.hand_mean[15:]), 1)
         rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
         world = kin.forward_kinematics_affine(rotations, rest, self.model._parents_list,
                                               self.transl if with_transl else None)   # (T, J, 3, 4)
-        every = _ALL_MAP.points(world, rest[None])                               # (T, N + 42, 3)
+        every = _ALL_MAP.points(world, rest if rest.dim() == 3 else rest[None])  # (T, N + 42, 3)
         body_m = every[:, :_NB]
         hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
         return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest}
@@ -246,10 +249,10 @@ class _Person:
         loss = loss + W_BETAS * (self.betas**2).sum()
         if T >= 3 and self.smooth > 0 and W_SMOOTH_POSE > 0:  # (off by default: skip the work)
             pose = torch.cat((self.body, self.hands[0], self.hands[1]), 1)
-            acc_pose = pose[2:] - 2 * pose[1:-1] + pose[:-2]
+            acc_pose = self._accel(pose)
             loss = loss + self.smooth * W_SMOOTH_POSE * (acc_pose**2).sum() / T
             g = kin.rotation_6d_to_matrix(self.go6)
-            acc_go = g[2:] - 2 * g[1:-1] + g[:-2]
+            acc_go = self._accel(g)
             loss = loss + self.smooth * W_SMOOTH_POSE * 10 * (acc_go**2).sum() / T
         return loss
 
@@ -287,17 +290,30 @@ class _Person:
         loss = loss + W_PLACE_3D * self._hand_3d_loss(out)
         joints = out["joints"]
         if T >= 3 and self.smooth > 0:
-            acc = joints[2:] - 2 * joints[1:-1] + joints[:-2]
+            acc = self._accel(joints)
             loss = loss + self.smooth * W_SMOOTH * (acc**2).sum() / T
         if self.options.hands:
             torso = joints[:, self.torso_idx]
             loss = loss + W_PENETRATION * hands_mod.penetration_loss(
                 hands[0], hands[1], self.radii, torso, self.torso_radii) / T
-        if self.planted is not None and self.ground is not None:
-            feet = torch.stack([body[:, idx] for idx in self.foot_idx], 1)      # (T, 2, 3, 3)
-            normal, offset = self.ground
-            loss = loss + W_CONTACT * contact_mod.contact_loss(feet, self.planted, normal, offset) / T
+        loss = loss + self._contact_loss(body)
         return loss + self._regularisers(out)
+
+    def _accel(self, x: Tensor) -> Tensor:
+        """(rows, ...) per-frame values -> second differences in time, per person (no term
+        across two people's frames)."""
+        x = x.reshape(self.P, self.T, *x.shape[1:])
+        return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+
+    def _contact_loss(self, body: Tensor) -> Tensor:
+        if self.planted is None or self.ground is None:
+            return body.new_zeros(())
+        feet = torch.stack([body[:, idx] for idx in self.foot_idx], 1)          # (T, 2, 3, 3)
+        normal, offset = self.ground
+        return W_CONTACT * contact_mod.contact_loss(feet, self.planted, normal, offset) / self.T
+
+    def scatter(self) -> None:
+        """Write the parameters back to the people (a group's job; one person: nothing)."""
 
     # -- helpers ---------------------------------------------------------------------------
     def markers_np(self, with_transl: bool) -> np.ndarray:
@@ -332,6 +348,56 @@ class _Person:
         self.planted = torch.as_tensor(planted.astype(np.float32), device=self.dev, dtype=self.dt)
         self.ground = (torch.as_tensor(ground.normal, device=self.dev, dtype=self.dt), float(ground.offset))
         return ground
+
+
+class _Group(_Person):
+    """Several people (same frame count T) fitted as one batch: their frames stacked person after
+    person (rows = P * T), the same losses. Adam is element-wise and every loss term is a sum
+    over people, so each person follows the trajectory of a fit on their own (up to float
+    summation order) while the per-iteration overhead is paid once for everyone."""
+
+    _STACKED = ("w_body", "body_2d", "body_3d", "jaw")          # (T, ...) per person, stacked on dim 0
+    _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
+    _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
+               "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center")
+
+    def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
+        self.people = people
+        self.P = len(people)
+        for name in self._SHARED:
+            setattr(self, name, getattr(people[0], name))
+        for name in self._STACKED:
+            setattr(self, name, torch.cat([getattr(p, name) for p in people], 0))
+        for name in self._STACKED_HANDS:
+            setattr(self, name, torch.cat([getattr(p, name) for p in people], 1))
+        self.planted, self.ground = None, None
+
+        def stack(name: str, dim: int = 0) -> torch.nn.Parameter:
+            return torch.nn.Parameter(torch.cat([getattr(p, name).detach() for p in people], dim))
+        self.go6, self.body, self.transl = stack("go6"), stack("body"), stack("transl")
+        self.hands = stack("hands", 1)
+        self.betas = torch.nn.Parameter(torch.stack([p.betas.detach() for p in people]))   # (P, 10)
+
+    def _contact_loss(self, body: Tensor) -> Tensor:
+        loss = body.new_zeros(())
+        for i, person in enumerate(self.people):
+            loss = loss + person._contact_loss(body[i * self.T:(i + 1) * self.T])
+        return loss
+
+    def scatter(self) -> None:
+        with torch.no_grad():
+            for i, person in enumerate(self.people):
+                rows = slice(i * self.T, (i + 1) * self.T)
+                person.go6.copy_(self.go6[rows])
+                person.body.copy_(self.body[rows])
+                person.transl.copy_(self.transl[rows])
+                person.hands.copy_(self.hands[:, rows])
+                person.betas.copy_(self.betas[i])
+
+
+def _batch(people: list[_Person]) -> _Person:
+    """One problem for everyone: the person itself, or a :class:`_Group` of several."""
+    return people[0] if len(people) == 1 else _Group(people)
 
 
 def _short_gaps(seen: np.ndarray, max_len: int) -> np.ndarray:
@@ -437,14 +503,17 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
         else:
             n = 0
         flips.append(n + body_flips)
-        person = _Person(obs, model, options, fps)
-        params, lrs = [person.go6, person.body, person.betas], [0.03, 0.05, 0.05]
+        people.append(_Person(obs, model, options, fps))
+    if people:  # everyone in one batch (see _Group)
+        batch = _batch(people)
+        params, lrs = [batch.go6, batch.body, batch.betas], [0.03, 0.05, 0.05]
         if options.hands:
-            params, lrs = params + [person.hands], lrs + [0.05]
-        _optimise(person, person.lift_loss, params, lrs, options.lift_iterations)
-        people.append(person)
-        if progress:
-            progress(i, f"lifted person {obs.track_id}")
+            params, lrs = params + [batch.hands], lrs + [0.05]
+        _optimise(batch, batch.lift_loss, params, lrs, options.lift_iterations)
+        batch.scatter()
+    if progress:
+        for i, person in enumerate(people):
+            progress(i, f"lifted person {person.obs.track_id}")
     seconds["lift"] = time.perf_counter() - start
 
     t0 = time.perf_counter()
@@ -453,22 +522,28 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
 
     t0 = time.perf_counter()
     ground = None
-    for i, person in enumerate(people):
+    for person in people:
         person.focal = focal.focal_px
         person.center = torch.as_tensor(center, device=person.dev, dtype=person.dt)
         person.set_translation(focal.focal_px, center)
+    if people:
+        batch = _batch(people)
         half = options.place_iterations // 2
 
-        def hook(step: int, person: _Person = person) -> None:
+        def hook(step: int) -> None:
             nonlocal ground
             if step == half:
-                ground = person.update_contacts(fps) or ground
+                batch.scatter()
+                for person in people:
+                    ground = person.update_contacts(fps) or ground
 
-        params, lrs = [person.go6, person.body, person.betas, person.transl], [0.01, 0.02, 0.01, 0.01]
+        params, lrs = [batch.go6, batch.body, batch.betas, batch.transl], [0.01, 0.02, 0.01, 0.01]
         if options.hands:
-            params, lrs = params + [person.hands], lrs + [0.03]
-        _optimise(person, person.place_loss, params, lrs, options.place_iterations, hook)
-        if progress:
+            params, lrs = params + [batch.hands], lrs + [0.03]
+        _optimise(batch, batch.place_loss, params, lrs, options.place_iterations, hook)
+        batch.scatter()
+    if progress:
+        for i, person in enumerate(people):
             progress(len(people) + i, f"placed person {person.obs.track_id}")
     seconds["place"] = time.perf_counter() - t0
     fits = [_export(person, flips[i], fps) for i, person in enumerate(people)]
