@@ -127,12 +127,16 @@ class PersonLandmarker:
         self.min_presence = min_presence
         self._track: dict[str, Roi | None] = {"left": None, "right": None, "face": None}
         # frames since the model last found something; while nothing is found the search
-        # from the body's region is retried only every ``retry_every`` frames: hands on every
-        # frame (they reappear between frames; hands_clap_35mm: left found 0.62 -> 0.69 of
-        # frames, wrong 5 -> 2, hand MPJPE 36.5 -> 35.2 mm for 2.4 -> 2.8 hand runs per frame
-        # there, 2.19 -> 2.24 on default), a face turned away every other frame
+        # from the body's region is retried on every frame for ``retry_soon`` frames, then
+        # every ``retry_every`` frames. Hands: every frame for 8 (a hand lost among the other
+        # hand's fingers comes back within a few; hands_clap_35mm: left found 0.62 -> 0.69 of
+        # frames, wrong 5 -> 2, hand MPJPE 36.5 -> 35.2 mm against every other frame), then
+        # every other frame (three_people_50mm 1280x720: hands found 1.82 -> 1.97 per frame for
+        # 5.0 -> 6.3 hand runs; every frame throughout: 2.00 for 7.2). A face turned away:
+        # every other frame.
         self._misses: dict[str, int] = {"left": 0, "right": 0, "face": 0}
-        self.retry_every: dict[str, int] = {"left": 1, "right": 1, "face": 2}
+        self.retry_soon: dict[str, int] = {"left": 8, "right": 8, "face": 0}
+        self.retry_every: dict[str, int] = {"left": 2, "right": 2, "face": 2}
 
     def _find(self, key: str, run: Any, from_body: Roi | None, near: float) -> Any:
         """Landmarks of part ``key`` from its tracked region when that is still near the body's,
@@ -142,7 +146,8 @@ class PersonLandmarker:
         tracked = self._track[key]
         if from_body is None:
             return None
-        if tracked is None and self._misses[key] % self.retry_every[key] != 0:
+        misses = self._misses[key]
+        if tracked is None and misses > self.retry_soon[key] and misses % self.retry_every[key] != 0:
             return None
         found = None
         if tracked is not None and np.hypot(tracked.cx - from_body.cx, tracked.cy - from_body.cy) < near:
