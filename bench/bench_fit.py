@@ -1,10 +1,13 @@
 """Fitting speed: milliseconds per person-frame (lift + focal + place), CPU unless --device.
 
     .venv/worker/bin/python bench/bench_fit.py [--frames 120] [--people 1] [--keypoints FILE] [--device cpu]
+        [--compare]
 
 Synthetic problems are posed through the real mannequin-x body model and projected
 through a known camera (so the work is the real work); ``--keypoints`` times a real
 keypoints file instead. The fit runs single-threaded on CPU (see core.fit.body).
+``--compare`` also times, interleaved in the same run, the fit with the previous forward
+kinematics (plain autograd, joints gathered level by level) and prints the ratio, which stays meaningful on a busy machine where absolute times do not.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from core.fit.body import FitOptions, fit_clip  # noqa: E402
 from core.fit.observations import PersonObservations, observations_from_keypoints  # noqa: E402
 from models.body import load_body_model  # noqa: E402
 from models.keypoints import LEFT_HAND_MAP, POSE_MAP, RIGHT_HAND_MAP  # noqa: E402
+from models import kinematics as kin  # noqa: E402
 from models.kinematics import axis_angle_to_matrix_np, matrix_to_axis_angle_np  # noqa: E402
 
 SIZE = (1280, 720)
@@ -53,6 +57,36 @@ def synthetic_person(model, frames: int, seed: int, focal: float = 1000.0) -> Pe
         face_2d=None, face_conf=np.zeros(frames, np.float32)).sanitized()
 
 
+def autograd_fk(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, transl=None) -> torch.Tensor:
+    """Reference for ``--compare``: :func:`models.kinematics.forward_kinematics_affine` as it was
+    before (plain autograd, joints gathered level by level, rotations and positions apart)."""
+    batch, num = rotations.shape[0], rotations.shape[1]
+    rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
+    parent_idx = torch.as_tensor(list(parents), device=rotations.device)
+    offsets = rest - torch.cat((torch.zeros_like(rest[:, :1]), rest[:, parent_idx[1:]]), dim=1)
+    if transl is not None:
+        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
+    world_rot: list = [None] * num
+    world_pos: list = [None] * num
+    world_rot[0], world_pos[0] = rotations[:, 0], offsets[:, 0]
+    for level in kin.kinematic_levels(parents)[1:]:
+        idx = torch.as_tensor(level, device=rotations.device)
+        prot = torch.stack([world_rot[parents[j]] for j in level], dim=1)
+        ppos = torch.stack([world_pos[parents[j]] for j in level], dim=1)
+        rot = prot @ rotations[:, idx]
+        pos = ppos + (prot @ offsets[:, idx, :, None])[..., 0]
+        for k, j in enumerate(level):
+            world_rot[j], world_pos[j] = rot[:, k], pos[:, k]
+    return torch.cat((torch.stack(world_rot, 1), torch.stack(world_pos, 1)[..., None]), -1)
+
+
+def time_fit(people, size, fps, model, device: str) -> tuple[float, float, dict[str, float]]:
+    """(wall s, CPU s, seconds by stage) of one fit."""
+    start, cpu = time.perf_counter(), time.process_time()
+    clip = fit_clip(people, size, fps, model, FitOptions(device=device))
+    return time.perf_counter() - start, time.process_time() - cpu, clip.seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=120)
@@ -60,6 +94,8 @@ def main() -> None:
     parser.add_argument("--keypoints", default=None, help="time a real keypoints file instead")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--compare", action="store_true",
+                        help="also time the fit with the previous, plain-autograd forward kinematics (interleaved)")
     args = parser.parse_args()
     model = load_body_model("mannequin-x", device=args.device)
     if args.keypoints:
@@ -74,18 +110,29 @@ def main() -> None:
         size, fps = SIZE, 30.0
     person_frames = sum(int(p.valid.sum()) for p in people)
     best, best_cpu, first = float("inf"), float("inf"), 0.0
+    ref, ref_cpu = float("inf"), float("inf")
+    level_batched = kin.forward_kinematics_affine
     for k in range(args.repeat):
-        start, cpu = time.perf_counter(), time.process_time()
-        clip = fit_clip(people, size, fps, model, FitOptions(device=args.device))
-        best = min(best, time.perf_counter() - start)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
+        wall, cpu, seconds = time_fit(people, size, fps, model, args.device)
+        best, best_cpu = min(best, wall), min(best_cpu, cpu)
         if k == 0:  # what one capture (one worker process) pays, one-time imports and warm-up included
-            first = time.perf_counter() - start
-    stages = ", ".join(f"{k} {v * 1000 / person_frames:.1f}" for k, v in clip.seconds.items())
+            first = wall
+        if args.compare:
+            kin.forward_kinematics_affine = autograd_fk
+            try:
+                wall, cpu, _ = time_fit(people, size, fps, model, args.device)
+            finally:
+                kin.forward_kinematics_affine = level_batched
+            ref, ref_cpu = min(ref, wall), min(ref_cpu, cpu)
+    per = 1000 / person_frames
+    stages = ", ".join(f"{k} {v * per:.1f}" for k, v in seconds.items())
     print(f"fit: {len(people)} people x {people[0].num_frames} frames, {person_frames} person-frames, "
-          f"best of {args.repeat}: {best:.2f} s = {best * 1000 / person_frames:.1f} ms per person-frame "
-          f"(CPU time {best_cpu * 1000 / person_frames:.1f} ms; first run {first * 1000 / person_frames:.1f} ms; last run by stage, ms/person-frame: {stages}); "
+          f"best of {args.repeat}: {best:.2f} s = {best * per:.1f} ms per person-frame "
+          f"(CPU time {best_cpu * per:.1f} ms; first run {first * per:.1f} ms; last run by stage, ms/person-frame: {stages}); "
           f"device {args.device}")
+    if args.compare:
+        print(f"previous (plain-autograd) forward kinematics, same run: {ref * per:.1f} ms per person-frame "
+              f"(CPU time {ref_cpu * per:.1f} ms); new / previous: wall {best / ref:.2f}, CPU {best_cpu / ref_cpu:.2f}")
 
 
 if __name__ == "__main__":
