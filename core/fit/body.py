@@ -135,10 +135,18 @@ FOOT_ROWS = [BODY_MAP.rows([_LM(f"{s}_ankle"), _LM(f"{s}_heel"), _LM(f"{s}_foot_
 _TORSO_LANDMARKS = [_LM(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
-def _gmof(sq: Tensor, sigma: float) -> Tensor:
-    """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2)."""
+def _gmof(sq: Tensor, sigma: float | Tensor) -> Tensor:
+    """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2) (sigma: scalar or per marker)."""
     s2 = sigma * sigma
     return s2 * sq / (s2 + sq)
+
+
+_SIGMA_2D = np.array([ROBUST_SIGMA_M] * _NB + [HAND_ROBUST_SIGMA_M] * 2 * _NH, np.float32)
+"""Geman-McClure scale of each marker's 2D residual (metres at the person): body, then hands."""
+# 3D landmarks are relative: body markers to the mid-hip, hand markers to their wrist (the
+# mean of rows _CENTRE_A and _CENTRE_B of the same frame)
+_CENTRE_A = torch.as_tensor([HIP_ROWS[0]] * _NB + [_NB] * _NH + [_NB + _NH] * _NH)
+_CENTRE_B = torch.as_tensor([HIP_ROWS[1]] * _NB + [_NB] * _NH + [_NB + _NH] * _NH)
 
 
 class _Person:
@@ -172,15 +180,24 @@ class _Person:
         self.hand_2d = t(obs.hand_2d)
         self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
         self.frame_w = t(self.seen.astype(np.float32))
+        # every marker (body, left hand, right hand) in one array, each with its term weights
+        w_hands = (self.w_hand[0], self.w_hand[1])
+        self.target_2d = torch.cat((self.body_2d, self.hand_2d[0], self.hand_2d[1]), 1)     # (T, M, 2)
+        self.target_3d = torch.cat((self.body_3d, self.hand_3d[0], self.hand_3d[1]), 1)     # (T, M, 3)
+        self.w_2d = torch.cat((W_2D * self.w_body, *(W_HAND_2D * w for w in w_hands)), 1)  # (T, M)
+        self.w_lift_3d = torch.cat((W_LIFT_3D * self.w_body, *(W_HAND_3D * w for w in w_hands)), 1)
+        self.w_place_3d = torch.cat((W_PLACE_3D * self.w_body, *(W_PLACE_3D * W_HAND_3D * w for w in w_hands)), 1)
         self.smooth = max(options.smoothing, 0.0)
         self.limits_body = t(priors.body_limits())
-        self.limits_hand = [t(priors.hand_limits("left")), t(priors.hand_limits("right"))]
+        self.limits_hand = t(np.stack([priors.hand_limits("left"), priors.hand_limits("right")]))[:, None]  # (2,1,15,3,2)
         self.prior_w = t(priors.POSE_PRIOR_WEIGHTS)
-        self.hand_mean = model.hand_mean.to(dev, dt)
+        self.hand_mean = model.hand_mean.to(dev, dt).reshape(2, 1, 15, 3)   # left, right
         self.radii = t(hands_mod.hand_sphere_radii())
         self.torso_idx = hands_mod.torso_joint_indices()
         self.torso_radii = t(np.array([r for _, r in hands_mod.TORSO_SPHERES], np.float32))
         self.foot_idx = FOOT_ROWS
+        self.sigma_2d = t(_SIGMA_2D)
+        self.centre_a, self.centre_b = _CENTRE_A.to(dev), _CENTRE_B.to(dev)
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
         self._init_params()
@@ -227,25 +244,24 @@ class _Person:
         rest = rest[0] if self.P == 1 else rest.repeat_interleave(self.T, 0)     # (J, 3) | (rows, J, 3)
         rot_go = kin.rotation_6d_to_matrix(self.go6)[:, None]
         zeros_eye = torch.zeros(rows, 2, 3, device=self.dev, dtype=self.dt)
-        local = torch.cat((self.body, self.jaw[:, None], zeros_eye,
-                           self.hands[0] + self.hand_mean[:15], self.hands[1] + self.hand_mean[15:]), 1)
+        fingers = self.hands + self.hand_mean                                     # (2, rows, 15, 3)
+        local = torch.cat((self.body, self.jaw[:, None], zeros_eye, fingers[0], fingers[1]), 1)
         rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
         world = kin.forward_kinematics_affine(rotations, rest, self.model._parents_list,
                                               self.transl if with_transl else None)   # (T, J, 3, 4)
         every = _ALL_MAP.points(world, rest if rest.dim() == 3 else rest[None])  # (T, N + 42, 3)
         body_m = every[:, :_NB]
         hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
-        return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest}
+        return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest,
+                "every": every, "fingers": fingers}
 
     # -- loss terms ----------------------------------------------------------------------
     def _regularisers(self, out: dict[str, Tensor]) -> Tensor:
         T = self.T
         loss = W_PRIOR * priors.pose_prior(self.body, self.prior_w) / T
         loss = loss + W_LIMITS * priors.limit_penalty(self.body, self.limits_body) / T
-        for side in range(2):
-            absolute = self.hands[side] + self.hand_mean[15 * side:15 * side + 15]
-            loss = loss + W_LIMITS * priors.limit_penalty(absolute, self.limits_hand[side]) / T
-            loss = loss + W_HAND_PRIOR * (self.hands[side] ** 2).sum() / T
+        loss = loss + W_LIMITS * priors.limit_penalty(out["fingers"], self.limits_hand) / T
+        loss = loss + W_HAND_PRIOR * (self.hands**2).sum() / T
         loss = loss + W_BETAS * (self.betas**2).sum()
         if T >= 3 and self.smooth > 0 and W_SMOOTH_POSE > 0:  # (off by default: skip the work)
             pose = torch.cat((self.body, self.hands[0], self.hands[1]), 1)
@@ -258,36 +274,24 @@ class _Person:
 
     def lift_loss(self) -> Tensor:
         out = self.forward(with_transl=False)
-        T = self.T
-        body = out["body"]
-        hip = body[:, HIP_ROWS].mean(1, keepdim=True)
-        res = ((body - hip) - self.body_3d) ** 2
-        loss = W_LIFT_3D * (self.w_body[..., None] * res).sum() / T
-        loss = loss + self._hand_3d_loss(out)
-        return loss + self._regularisers(out)
+        return self._landmark_3d_loss(out["every"], self.w_lift_3d) + self._regularisers(out)
 
-    def _hand_3d_loss(self, out: dict[str, Tensor]) -> Tensor:
-        hands = out["hands"]
-        rel = hands - hands[:, :, :1]
-        res = (rel - self.hand_3d) ** 2
-        return W_HAND_3D * (self.w_hand[..., None] * res).sum() / self.T
+    def _landmark_3d_loss(self, every: Tensor, weights: Tensor) -> Tensor:
+        """Markers (T, M, 3) against the 3D landmarks: body relative to the mid-hip, hands to
+        their wrist; weights (T, M) per marker."""
+        centre = 0.5 * (every.index_select(1, self.centre_a) + every.index_select(1, self.centre_b))
+        res = ((every - centre) - self.target_3d) ** 2
+        return (weights[..., None] * res).sum() / self.T
 
     def place_loss(self) -> Tensor:
         out = self.forward(with_transl=True)
         T = self.T
-        body = out["body"]
-        depth = body[..., 2].detach().clamp(min=0.1)                       # (T, M)
-        proj = self.focal * body[..., :2] / body[..., 2:3].clamp(min=0.05) + self.center
-        sq = (((proj - self.body_2d) * depth[..., None] / self.focal) ** 2).sum(-1)
-        loss = W_2D * (self.w_body * _gmof(sq, ROBUST_SIGMA_M)).sum() / T
-        hip = body[:, HIP_ROWS].mean(1, keepdim=True)
-        loss = loss + W_PLACE_3D * (self.w_body[..., None] * ((body - hip) - self.body_3d) ** 2).sum() / T
-        hands = out["hands"]
-        hdepth = hands[..., 2].detach().clamp(min=0.1)
-        hproj = self.focal * hands[..., :2] / hands[..., 2:3].clamp(min=0.05) + self.center
-        hsq = (((hproj - self.hand_2d) * hdepth[..., None] / self.focal) ** 2).sum(-1)
-        loss = loss + W_HAND_2D * (self.w_hand * _gmof(hsq, HAND_ROBUST_SIGMA_M)).sum() / T
-        loss = loss + W_PLACE_3D * self._hand_3d_loss(out)
+        body, hands, every = out["body"], out["hands"], out["every"]
+        depth = every[..., 2].detach().clamp(min=0.1)                      # (T, M)
+        proj = self.focal * every[..., :2] / every[..., 2:3].clamp(min=0.05) + self.center
+        sq = (((proj - self.target_2d) * depth[..., None] / self.focal) ** 2).sum(-1)
+        loss = (self.w_2d * _gmof(sq, self.sigma_2d)).sum() / T
+        loss = loss + self._landmark_3d_loss(every, self.w_place_3d)
         joints = out["joints"]
         if T >= 3 and self.smooth > 0:
             acc = self._accel(joints)
@@ -356,10 +360,12 @@ class _Group(_Person):
     over people, so each person follows the trajectory of a fit on their own (up to float
     summation order) while the per-iteration overhead is paid once for everyone."""
 
-    _STACKED = ("w_body", "body_2d", "body_3d", "jaw")          # (T, ...) per person, stacked on dim 0
+    _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
+                "w_place_3d")                                   # (T, ...) per person, stacked on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
-               "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center")
+               "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
+               "sigma_2d", "centre_a", "centre_b")
 
     def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
         self.people = people
