@@ -141,7 +141,7 @@ def _gmof(sq: Tensor, sigma: float | Tensor) -> Tensor:
     return s2 * sq / (s2 + sq)
 
 
-_SIGMA_2D = np.array([ROBUST_SIGMA_M] * _NB + [HAND_ROBUST_SIGMA_M] * 2 * _NH, np.float32)
+_SIGMA_2D = np.array([ROBUST_SIGMA_M] * _NB + [HAND_ROBUST_SIGMA_M] * 2 * _NH)
 """Geman-McClure scale of each marker's 2D residual (metres at the person): body, then hands."""
 # 3D landmarks are relative: body markers to the mid-hip, hand markers to their wrist (the
 # mean of rows _CENTRE_A and _CENTRE_B of the same frame)
@@ -196,7 +196,7 @@ class _Person:
         self.torso_idx = hands_mod.torso_joint_indices()
         self.torso_radii = t(np.array([r for _, r in hands_mod.TORSO_SPHERES], np.float32))
         self.foot_idx = FOOT_ROWS
-        self.sigma_2d = t(_SIGMA_2D)
+        self.sigma_2d = torch.as_tensor(_SIGMA_2D, device=dev, dtype=dt)
         self.centre_a, self.centre_b = _CENTRE_A.to(dev), _CENTRE_B.to(dev)
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
@@ -368,6 +368,8 @@ class _Group(_Person):
                "sigma_2d", "centre_a", "centre_b")
 
     def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
+        if len({p.T for p in people}) != 1:
+            raise ValueError("people fitted together must have the same number of frames")
         self.people = people
         self.P = len(people)
         for name in self._SHARED:
