@@ -157,24 +157,36 @@ class Candidate:
 
 
 class MotionCue:
-    """Foreground blobs against a static background (OpenCV MOG2 on a small grey copy)."""
+    """Foreground blobs against a static background (OpenCV MOG2 on a small grey copy).
 
-    def __init__(self, width: int = 320, warmup: int = 10) -> None:
+    After ``warmup`` frames the background model is updated on every ``stride``-th frame only
+    (a blob is then at most ``stride - 1`` frames old: people move a few pixels in that time,
+    and the cue only says where to look); blobs are found once per update.
+    """
+
+    def __init__(self, width: int = 320, warmup: int = 10, stride: int = 2) -> None:
         self.width = width
         self.warmup = warmup
+        self.stride = max(1, stride)
         self._model = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=25, detectShadows=False)
         self._seen = 0
+        self._offered = 0
         self._mask: np.ndarray | None = None
         self._factor = 1.0
+        self._boxes: dict[float, list[tuple[float, np.ndarray]]] = {}
 
     def observe(self, image_bgr: np.ndarray) -> None:
         """Feed one frame (cheap; call every frame so the background model stays current)."""
+        self._offered += 1
+        if not self.warming_up and self._offered % self.stride:
+            return
         h, w = image_bgr.shape[:2]
         self._factor = min(1.0, self.width / float(w))
         small = cv2.resize(image_bgr, (max(1, int(w * self._factor)), max(1, int(h * self._factor))),
                            interpolation=cv2.INTER_AREA)
         self._mask = self._model.apply(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         self._seen += 1
+        self._boxes = {}
 
     @property
     def warming_up(self) -> bool:
@@ -185,6 +197,11 @@ class MotionCue:
         """(fraction of the box that moves, box (4,) full-frame px) for person-sized moving blobs."""
         if self.warming_up:
             return []
+        if min_height_px not in self._boxes:
+            self._boxes[min_height_px] = self._find_boxes(min_height_px)
+        return self._boxes[min_height_px]
+
+    def _find_boxes(self, min_height_px: float) -> list[tuple[float, np.ndarray]]:
         mask = cv2.morphologyEx(self._mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=2)
         count, _labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8))
