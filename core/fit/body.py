@@ -512,12 +512,23 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
             n = 0
         flips.append(n + body_flips)
         people.append(_Person(obs, model, options, fps))
+
+    def report(done: int, verb: str, steps: int) -> Callable[[int], None]:
+        """Progress while everyone is optimised together: the people-done count advances
+        with the steps (``done`` people finished before this stage)."""
+        def hook(step: int) -> None:
+            if progress:
+                who = "1 person" if len(people) == 1 else f"{len(people)} people"
+                progress(done + len(people) * step // max(steps, 1) - 1, f"{verb} {who}, step {step + 1}/{steps}")
+        return hook
+
     if people:  # everyone in one batch (see _Group)
         batch = _batch(people)
         params, lrs = [batch.go6, batch.body, batch.betas], [0.03, 0.05, 0.05]
         if options.hands:
             params, lrs = params + [batch.hands], lrs + [0.05]
-        _optimise(batch, batch.lift_loss, params, lrs, options.lift_iterations)
+        _optimise(batch, batch.lift_loss, params, lrs, options.lift_iterations,
+                  report(0, "lifting", options.lift_iterations))
         batch.scatter()
     if progress:
         for i, person in enumerate(people):
@@ -537,9 +548,11 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
     if people:
         batch = _batch(people)
         half = options.place_iterations // 2
+        placing = report(len(people), "placing", options.place_iterations)
 
         def hook(step: int) -> None:
             nonlocal ground
+            placing(step)
             if step == half:
                 batch.scatter()
                 for person in people:

@@ -65,3 +65,16 @@ def test_fit_clip_people_together_match_fitting_each_alone(synth, body_model) ->
         # float32 rounding differs with the batch size: same fit within a few millimetres
         np.testing.assert_allclose(fit.joints, alone.joints, atol=5e-3)
         np.testing.assert_allclose(fit.transl, alone.transl, atol=5e-3)
+
+
+def test_progress_advances_during_the_batched_optimisation(synth, body_model) -> None:
+    observations = _people(synth, body_model, 2, 10)
+    events: list[tuple[int, str]] = []
+    options = FitOptions(focal=FocalEstimate(FOCAL, 0.0, "user"), lift_iterations=8, place_iterations=8)
+    fit_clip(observations, SIZE, 30.0, body_model, options, lambda done, msg: events.append((done, msg)))
+    done = [d for d, _ in events]
+    assert done == sorted(done) and done[0] == -1 and done[-1] == 3      # people done - 1, as capture counts
+    assert sum("lifting 2 people, step" in m for _, m in events) == 8
+    assert sum("placing 2 people, step" in m for _, m in events) == 8
+    assert [m for _, m in events if m.startswith(("lifted", "placed"))] == [
+        "lifted person 0", "lifted person 1", "placed person 0", "placed person 1"]
