@@ -14,7 +14,11 @@ in a temporary folder) so decoding is measured, not assumed:
 * ``decode``: the footage reader alone (``core.footage.open_footage``);
 * ``pipeline``: ``core.detect.KeypointPipeline`` (what ``detect_keypoints`` runs per frame)
   with default options; per-stage frames/s from its ``timings`` (``decode``, ``detect``, ``track``, ``landmarks`` = hands + face, wall clock) and
-  end to end (wall clock over the whole run);
+  end to end (wall clock over the whole run: every frame, the first one's full detection sweep
+  included); ``setup``: seconds to build the pipeline (loading the networks), reported beside
+  the frame rates, not in them (``core capture`` builds one per chunk of
+  ``core.checkpoint.CHUNK_FRAMES`` frames, so a 60-frame run weighs the first frame's sweep and
+  the setup about 5x more than a chunk does);
 * ``holistic``: plain single-person ``mp.solutions.holistic.Holistic`` (video mode, model
   complexity 1) on the same frames, the reference speed of a one-person whole-body solution.
   Pipeline and Holistic run interleaved, frame by frame, so both see the same machine load;
@@ -66,6 +70,7 @@ class CaseResult:
     target_fps: float | None
     cpu_ms_pipeline: float
     cpu_ms_holistic: float
+    setup_s: float
 
     @property
     def verdict(self) -> str:
@@ -157,12 +162,13 @@ class _Clock:
         self.cpu += time.process_time() - self._cpu
 
 
-def measure_interleaved(path: Path) -> tuple[float, dict[str, float], float, float, float, float]:
+def measure_interleaved(path: Path) -> tuple[float, dict[str, float], float, float, float, float, float]:
     """One pass: each frame is decoded, run through the pipeline, then through plain Holistic.
 
     Interleaving frame by frame exposes both to the same machine load, so their ratio holds
     on a shared machine. Returns end-to-end pipeline frames/s, per-stage frames/s, Holistic
-    frames/s, CPU ms per frame (pipeline incl. decode, Holistic), and mean people per frame.
+    frames/s, CPU ms per frame (pipeline incl. decode, Holistic), mean people per frame and
+    seconds to build the pipeline.
     """
     import mediapipe as mp
 
@@ -173,7 +179,9 @@ def measure_interleaved(path: Path) -> tuple[float, dict[str, float], float, flo
     with open_footage(path) as footage, \
             mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1) as holistic:
         info = footage.info
+        start = time.perf_counter()
         pipeline = KeypointPipeline(DetectOptions(), info.width, info.height, info.fps, source=str(path))
+        setup = time.perf_counter() - start
         try:
             iterator = iter(footage)
             while True:
@@ -196,32 +204,32 @@ def measure_interleaved(path: Path) -> tuple[float, dict[str, float], float, flo
     pipeline_fps = frames / (decode.wall + pipe.wall)
     cpu_pipe_ms = 1000 * (decode.cpu + pipe.cpu) / frames
     cpu_holi_ms = 1000 * holi.cpu / frames
-    return pipeline_fps, stage_fps, frames / holi.wall, cpu_pipe_ms, cpu_holi_ms, float(np.mean(found))
+    return pipeline_fps, stage_fps, frames / holi.wall, cpu_pipe_ms, cpu_holi_ms, float(np.mean(found)), setup
 
 
 def run_case(folder: Path, people: int, size: tuple[int, int], frames: int) -> CaseResult:
     path, origin = make_case_video(folder, people, size, frames)
     decode_fps, count = measure_decode(path)
-    pipeline_fps, stage_fps, holistic_fps, cpu_pipe, cpu_holi, found = measure_interleaved(path)
+    pipeline_fps, stage_fps, holistic_fps, cpu_pipe, cpu_holi, found, setup = measure_interleaved(path)
     return CaseResult(people, size[0], size[1], count, origin, decode_fps, holistic_fps, pipeline_fps, stage_fps,
-                      found, TARGETS.get((people, size)), cpu_pipe, cpu_holi)
+                      found, TARGETS.get((people, size)), cpu_pipe, cpu_holi, setup)
 
 
 def report(results: list[CaseResult]) -> str:
     lines = [f"{'case':<16}{'decode':>9}{'detect':>9}{'track':>9}{'landmk':>9}{'pipeline':>10}"
-             f"{'holistic':>10}{'pipe/holi':>10}{'cpu ms':>14}{'found':>7}  verdict",
+             f"{'holistic':>10}{'pipe/holi':>10}{'cpu ms':>14}{'found':>7}{'setup s':>9}  verdict",
              "(frames/s; a stage column is frames / seconds spent in that stage alone; track = body landmark "
              "network on tracked regions + assignment; landmk = hands + face; pipeline = end to end, wall clock, "
              "decode included; holistic = plain single-person Holistic, decode excluded, run on each frame right after the pipeline "
              "(same load); cpu ms = CPU milliseconds per frame, all threads, pipeline / holistic; found = mean "
-             "people per frame)"]
+             "people per frame; setup s = seconds to build the pipeline, not in any frame rate)"]
     for r in results:
         s = r.stage_fps
         lines.append(f"{r.people}p {r.width}x{r.height:<8}{r.decode_fps:>9.1f}{s['detect']:>9.1f}{s['track']:>9.1f}"
                      f"{s['landmarks']:>9.1f}{r.pipeline_fps:>10.1f}{r.holistic_fps:>10.1f}"
                      f"{r.pipeline_fps / r.holistic_fps:>10.2f}"
                      f"{f'{r.cpu_ms_pipeline:.0f} / {r.cpu_ms_holistic:.0f}':>14}"
-                     f"{r.people_found_mean:>7.2f}  {r.verdict}")
+                     f"{r.people_found_mean:>7.2f}{r.setup_s:>9.2f}  {r.verdict}")
     lines.append("footage: " + "; ".join(sorted({r.footage for r in results})))
     return "\n".join(lines)
 
