@@ -7,7 +7,8 @@ Synthetic problems are posed through the real mannequin-x body model and project
 through a known camera (so the work is the real work); ``--keypoints`` times a real
 keypoints file instead. The fit runs single-threaded on CPU (see core.fit.body).
 ``--compare`` also times, interleaved in the same run, the fit with the previous forward
-kinematics (plain autograd, joints gathered level by level) and prints the ratio, which stays meaningful on a busy machine where absolute times do not.
+kinematics (plain autograd, joints gathered level by level) and prints the ratio, which
+stays meaningful on a busy machine where absolute times do not.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--compare", action="store_true",
-                        help="also time the fit with the previous, plain-autograd forward kinematics (interleaved)")
+                        help="also time the fit with the previous, plain-autograd forward kinematics "
+                             "(interleaved)")
     args = parser.parse_args()
     model = load_body_model("mannequin-x", device=args.device)
     if args.keypoints:
@@ -128,11 +130,13 @@ def main() -> None:
     stages = ", ".join(f"{k} {v * per:.1f}" for k, v in seconds.items())
     print(f"fit: {len(people)} people x {people[0].num_frames} frames, {person_frames} person-frames, "
           f"best of {args.repeat}: {best:.2f} s = {best * per:.1f} ms per person-frame "
-          f"(CPU time {best_cpu * per:.1f} ms; first run {first * per:.1f} ms; last run by stage, ms/person-frame: {stages}); "
+          f"(CPU time {best_cpu * per:.1f} ms; first run {first * per:.1f} ms; "
+          f"last run by stage, ms/person-frame: {stages}); "
           f"device {args.device}")
     if args.compare:
         print(f"previous (plain-autograd) forward kinematics, same run: {ref * per:.1f} ms per person-frame "
-              f"(CPU time {ref_cpu * per:.1f} ms); new / previous: wall {best / ref:.2f}, CPU {best_cpu / ref_cpu:.2f}")
+              f"(CPU time {ref_cpu * per:.1f} ms); new / previous: wall {best / ref:.2f}, "
+              f"CPU {best_cpu / ref_cpu:.2f}")
 
 
 if __name__ == "__main__":

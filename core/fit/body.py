@@ -186,10 +186,12 @@ class _Person:
         self.target_3d = torch.cat((self.body_3d, self.hand_3d[0], self.hand_3d[1]), 1)     # (T, M, 3)
         self.w_2d = torch.cat((W_2D * self.w_body, *(W_HAND_2D * w for w in w_hands)), 1)  # (T, M)
         self.w_lift_3d = torch.cat((W_LIFT_3D * self.w_body, *(W_HAND_3D * w for w in w_hands)), 1)
-        self.w_place_3d = torch.cat((W_PLACE_3D * self.w_body, *(W_PLACE_3D * W_HAND_3D * w for w in w_hands)), 1)
+        self.w_place_3d = torch.cat((W_PLACE_3D * self.w_body,
+                                     *(W_PLACE_3D * W_HAND_3D * w for w in w_hands)), 1)
         self.smooth = max(options.smoothing, 0.0)
         self.limits_body = t(priors.body_limits())
-        self.limits_hand = t(np.stack([priors.hand_limits("left"), priors.hand_limits("right")]))[:, None]  # (2,1,15,3,2)
+        limits_hand = np.stack([priors.hand_limits("left"), priors.hand_limits("right")])
+        self.limits_hand = t(limits_hand)[:, None]                          # (2, 1, 15, 3, 2)
         self.prior_w = t(priors.POSE_PRIOR_WEIGHTS)
         self.hand_mean = model.hand_mean.to(dev, dt).reshape(2, 1, 15, 3)   # left, right
         self.radii = t(hands_mod.hand_sphere_radii())
@@ -519,7 +521,8 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
         def hook(step: int) -> None:
             if progress:
                 who = "1 person" if len(people) == 1 else f"{len(people)} people"
-                progress(done + len(people) * step // max(steps, 1) - 1, f"{verb} {who}, step {step + 1}/{steps}")
+                progress(done + len(people) * step // max(steps, 1) - 1,
+                         f"{verb} {who}, step {step + 1}/{steps}")
         return hook
 
     if people:  # everyone in one batch (see _Group)

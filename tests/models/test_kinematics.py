@@ -129,7 +129,8 @@ def test_top_k_skin() -> None:
     np.testing.assert_allclose(kin.dense_skin_weights(idx, w, 5)[0, [1, 2]], [0.75, 0.25], atol=1e-6)
 
 
-def _reference_fk(rot: torch.Tensor, rest: torch.Tensor, parents, transl: torch.Tensor | None) -> torch.Tensor:
+def _reference_fk(rot: torch.Tensor, rest: torch.Tensor, parents,
+                  transl: torch.Tensor | None) -> torch.Tensor:
     """Joint-by-joint torch FK (plain autograd), the formula of docs/formats.md: (B, J, 3, 4)."""
     rest = rest.expand(rot.shape[0], *rest.shape[-2:])
     world: list[torch.Tensor] = []
@@ -153,7 +154,8 @@ def test_level_batched_fk_equals_joint_by_joint_reference(tree: str) -> None:
     rng = np.random.default_rng(4)
     num = len(parents)
     rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (3, num, 3))))
-    for rest in (torch.as_tensor(rng.normal(0, 0.3, (num, 3))), torch.as_tensor(rng.normal(0, 0.3, (3, num, 3)))):
+    rests = (torch.as_tensor(rng.normal(0, 0.3, (num, 3))), torch.as_tensor(rng.normal(0, 0.3, (3, num, 3))))
+    for rest in rests:
         for transl in (None, torch.as_tensor(rng.normal(0, 1, (3, 3)))):
             expect = _reference_fk(rot, rest, parents, transl)
             world = kin.forward_kinematics_affine(rot, rest, parents, transl)
@@ -188,7 +190,8 @@ def test_fk_gradcheck_float64() -> None:
     rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (1, 55, 3)))).requires_grad_()
     rest = torch.as_tensor(rng.normal(0, 0.3, (55, 3))).requires_grad_()
     transl = torch.as_tensor(rng.normal(0, 1, (1, 3))).requires_grad_()
-    assert torch.autograd.gradcheck(lambda r, j, t: kin.forward_kinematics(r, j, parents, t), (rot, rest, transl))
+    fk = lambda r, j, t: kin.forward_kinematics(r, j, parents, t)  # noqa: E731
+    assert torch.autograd.gradcheck(fk, (rot, rest, transl))
 
 
 def test_axis_angle_to_matrix_gradcheck_including_near_zero() -> None:

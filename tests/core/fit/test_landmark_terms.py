@@ -24,7 +24,8 @@ def _separate_terms(person: fb._Person, out: dict[str, torch.Tensor]) -> tuple[t
     lift = fb.W_LIFT_3D * body_3d + fb.W_HAND_3D * hand_3d
     place_3d = fb.W_PLACE_3D * (body_3d + fb.W_HAND_3D * hand_3d)
 
-    def robust_2d(points: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, sigma: float) -> torch.Tensor:
+    def robust_2d(points: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                  sigma: float) -> torch.Tensor:
         depth = points[..., 2].detach().clamp(min=0.1)
         proj = person.focal * points[..., :2] / points[..., 2:3].clamp(min=0.05) + person.center
         sq = (((proj - target) * depth[..., None] / person.focal) ** 2).sum(-1)
@@ -51,8 +52,8 @@ def test_all_marker_terms_equal_separate_body_and_hand_terms(synth) -> None:
         out = person.forward(with_transl)
         lift, place_3d, place_2d = _separate_terms(person, out)
         every = out["every"]
-        torch.testing.assert_close(person._landmark_3d_loss(every, person.w_lift_3d), lift, rtol=1e-12, atol=0)
-        torch.testing.assert_close(person._landmark_3d_loss(every, person.w_place_3d), place_3d, rtol=1e-12, atol=0)
+        for weights, expect in ((person.w_lift_3d, lift), (person.w_place_3d, place_3d)):
+            torch.testing.assert_close(person._landmark_3d_loss(every, weights), expect, rtol=1e-12, atol=0)
         depth = every[..., 2].detach().clamp(min=0.1)
         proj = person.focal * every[..., :2] / every[..., 2:3].clamp(min=0.05) + person.center
         sq = (((proj - person.target_2d) * depth[..., None] / person.focal) ** 2).sum(-1)
