@@ -1,6 +1,7 @@
 """Fitting SMPL-X pose, shape and placement to tracked landmarks: the optimisation.
 
-Per person, batched over all frames (torch, CPU or CUDA):
+Per person, batched over all frames, and everyone in the clip in one batch (torch, CPU or
+CUDA; each person's losses are their own, see :class:`_Group`):
 
 1. **Lift** (no camera): global orientation (6D), 21 body joints, 2 x 15 finger joints
    (axis-angle, offsets from the mean hand) and 10 betas shared by all frames are fitted
