@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -429,7 +430,8 @@ class KeypointPipeline:
 
     ``timings`` holds seconds per stage: ``detect`` (cues + confirmation), ``track`` (region
     tracking with the landmark network + assignment), ``landmarks`` (hands and face, wall
-    clock; ``result()`` adds ``hands`` and ``face``, summed over the landmark threads).
+    clock on their background thread, where they overlap the next frame's tracking; ``result()``
+    adds ``hands`` and ``face``, summed over the landmark threads).
     """
 
     def __init__(self, options: DetectOptions, width: int, height: int, fps: float, source: str = "") -> None:
@@ -456,9 +458,22 @@ class KeypointPipeline:
         self._pending_prompts = sorted(options.prompts, key=lambda p: p.frame)
         self.detection_jobs = 0
         self._prompted: set[int] = set()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-landmarks")
+        self._pending: Future[dict[int, PersonFrame]] | None = None
 
     def process(self, frame: "Frame") -> dict[int, PersonFrame]:
-        """Track ids -> keypoints of the people seen in this frame."""
+        """Track ids -> keypoints of the people seen in this frame (:meth:`submit`, then :meth:`wait`)."""
+        self.submit(frame)
+        row = self.wait()
+        assert row is not None
+        return row
+
+    def submit(self, frame: "Frame") -> int:
+        """Find and track the people in ``frame`` now; their hands and face are found on a
+        background thread while the caller decodes and tracks the next frame (so both cores are
+        busy). Returns how many people this frame has. The keypoints of a frame come from
+        :meth:`wait` (the next ``submit`` and :meth:`result` wait too); a background failure is
+        raised there."""
         image_bgr = frame.image
         image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         start = time.perf_counter()
@@ -539,15 +554,29 @@ class KeypointPipeline:
             o.appearance = appearance(image_bgr, o.body)
         matched = self.tracker.update(observations)
         self._prompted.update(t.id for t in self.tracker.tracks if t.source == "prompt")
-        for ended in self.tracker.ended:
-            self.landmarks.end(ended)
         self.timings["track"] += time.perf_counter() - start
 
-        start = time.perf_counter()
-        row = self.landmarks.run_all(image_rgb, dict(sorted(matched.items())))
-        self.timings["landmarks"] += time.perf_counter() - start
+        self.wait()  # the previous frame's hands and face: their per-person state is reused now
+        for ended in self.tracker.ended:
+            self.landmarks.end(ended)
         self.frames.append(int(frame.index))
+        self._pending = self._background.submit(self._landmarks, image_rgb, dict(sorted(matched.items())))
+        return len(matched)
+
+    def wait(self) -> dict[int, PersonFrame] | None:
+        """Keypoints (track id -> person) of the last submitted frame once its hands and face are
+        done; None when every submitted frame is done already."""
+        if self._pending is None:
+            return None
+        pending, self._pending = self._pending, None
+        row = pending.result()
         self._rows.append({pid: _compact(person) for pid, person in row.items()})
+        return row
+
+    def _landmarks(self, image_rgb: np.ndarray, bodies: dict[int, BodyLandmarks]) -> dict[int, PersonFrame]:
+        start = time.perf_counter()
+        row = self.landmarks.run_all(image_rgb, bodies)
+        self.timings["landmarks"] += time.perf_counter() - start
         return row
 
     def _detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray, known: list[Observation],
@@ -573,6 +602,7 @@ class KeypointPipeline:
 
     def result(self) -> Keypoints:
         """The keypoints of every track (minus ``drop_ids``), one row per processed frame."""
+        self.wait()
         t = len(self.frames)
         seen: dict[int, int] = {}
         for row in self._rows:
@@ -595,6 +625,7 @@ class KeypointPipeline:
                          frame_index=np.array(self.frames, dtype=np.int64), people=people, timings=timings)
 
     def close(self) -> None:
+        self._background.shutdown(wait=True)
         self.landmarks.close()
         self.cues.close()
 
@@ -743,9 +774,9 @@ def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Prog
             decode += time.perf_counter() - start
             if frame is None:
                 break
-            row = pipeline.process(frame)
+            people = pipeline.submit(frame)
             done += 1
-            progress.update(done, f"{len(row)} people")
+            progress.update(done, f"{people} people")
         result = pipeline.result()
     finally:
         pipeline.close()
