@@ -180,7 +180,7 @@ class _Person:
         self.w_hand = t(hand_conf)                                           # (2, T, 21)
         self.hand_2d = t(obs.hand_2d)
         self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
-        self.frame_w = t(self.seen.astype(np.float32))
+        self.frame_w = t(self.seen.astype(np.float32))                      # (T,) 1 where seen
         # every marker (body, left hand, right hand) in one array, each with its term weights
         w_hands = (self.w_hand[0], self.w_hand[1])
         self.target_2d = torch.cat((self.body_2d, self.hand_2d[0], self.hand_2d[1]), 1)     # (T, M, 2)
@@ -261,7 +261,9 @@ class _Person:
     # -- loss terms ----------------------------------------------------------------------
     def _regularisers(self, out: dict[str, Tensor]) -> Tensor:
         T = self.T
-        loss = W_PRIOR * priors.pose_prior(self.body, self.prior_w) / T
+        # the pose prior only where the person is seen: in a filled gap it would pull the body
+        # towards the rest pose (arms out) instead of letting the temporal terms bridge it
+        loss = W_PRIOR * priors.pose_prior(self.body * self.frame_w[:, None, None], self.prior_w) / T
         loss = loss + W_LIMITS * priors.limit_penalty(self.body, self.limits_body) / T
         loss = loss + W_LIMITS * priors.limit_penalty(out["fingers"], self.limits_hand) / T
         loss = loss + W_HAND_PRIOR * (self.hands**2).sum() / T
@@ -364,7 +366,7 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d")                                   # (T, ...) per person, stacked on dim 0
+                "w_place_3d", "frame_w")                                   # (T, ...) per person, stacked on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
                "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
