@@ -20,7 +20,9 @@ landmark network sees a copy of the frame with the other people's clothes painte
 into one; a lost person is looked for on a copy where the people already seen are erased
 (:func:`people_mask`, :func:`erase`). Detection runs on a schedule
 (a full sweep of every cue over every region spread over ``detect_interval_s``; the whole sweep
-on the first frame), never while ``max_people`` are tracked and none is lost.
+on the first frame), never while ``max_people`` are tracked and none is lost. A frame's hands
+and face run on a background thread while the next frame is decoded and tracked
+(:meth:`KeypointPipeline.submit`; their per-person state is only touched by one frame at a time).
 
 Public API: :class:`DetectOptions`, :class:`BoxPrompt`, :func:`detect_keypoints`, and the
 per-stage objects :class:`CueDetector`, :class:`PersonConfirmer`, :class:`KeypointPipeline`

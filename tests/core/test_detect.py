@@ -262,3 +262,39 @@ def test_erase_fills_a_person_with_background_not_a_silhouette() -> None:
     after = np.abs(erased[person].astype(float) - empty[person]).mean()
     grey = np.abs(127.0 - empty[person]).mean()  # what a flat grey fill would leave
     assert after < 0.7 * before and after < 0.5 * grey, (before, after, grey)  # measured 33, 18, 44
+
+
+@pytest.mark.parametrize("name, people", [("three_people_50mm", 3), ("default", 1)])
+def test_hands_and_face_in_the_background_give_the_same_keypoints_as_one_frame_at_a_time(name: str,
+                                                                                          people: int) -> None:
+    """``submit`` overlaps a frame's hands and face with the next frame's tracking; the result must
+    equal ``process`` (each frame finished before the next starts) on real footage."""
+    from core.detect import KeypointPipeline
+    from core.footage import open_footage
+
+    sample = REPO / "data" / "samples" / name / "footage.mp4"
+    if not sample.exists():
+        pytest.skip(f"{name} sample not rendered")
+    with open_footage(sample, end=16) as footage:
+        frames, info = list(footage), footage.info
+    results = []
+    for overlapped in (False, True):
+        pipeline = KeypointPipeline(DetectOptions(), info.width, info.height, info.fps)
+        try:
+            for frame in frames:
+                if overlapped:
+                    pipeline.submit(frame)
+                else:
+                    pipeline.process(frame)
+            results.append(pipeline.result())
+        finally:
+            pipeline.close()
+    serial, overlapped_kp = results
+    assert [p.id for p in serial.people] == [p.id for p in overlapped_kp.people] and len(serial.people) == people
+    hands = sum(int((p.left_hand_conf > 0).any(axis=1).sum()) for p in serial.people)
+    faces = sum(int((p.face_conf > 0).sum()) for p in serial.people)
+    assert hands >= 8 and (faces >= 8 or name != "default"), (hands, faces)  # compared below: not all empty
+    for a, b in zip(serial.people, overlapped_kp.people):
+        assert a.valid.sum() >= 12
+        for key in ("valid", "body_2d", "left_hand_2d", "right_hand_2d", "face_2d", "face_conf"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
