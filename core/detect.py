@@ -644,13 +644,13 @@ def erase(image_rgb: np.ndarray, mask: np.ndarray, work_px: int = 96) -> np.ndar
     would leave a person-shaped silhouette the landmark network can take for a person; a smudge
     of background is not one."""
     out = image_rgb.copy()
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
+    bx, by, bw, bh = cv2.boundingRect(mask.astype(np.uint8, copy=False))  # (a few times faster than nonzero)
+    if bw == 0 or bh == 0:
         return out
     h, w = mask.shape
     pad = 4
-    x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
-    x1, y1 = min(int(xs.max()) + 1 + pad, w), min(int(ys.max()) + 1 + pad, h)
+    x0, y0 = max(bx - pad, 0), max(by - pad, 0)
+    x1, y1 = min(bx + bw + pad, w), min(by + bh + pad, h)
     region, holes = out[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8)
     factor = min(1.0, work_px / float(max(x1 - x0, y1 - y0)))
     size = (max(2, int(round((x1 - x0) * factor))), max(2, int(round((y1 - y0) * factor))))
