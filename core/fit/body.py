@@ -110,6 +110,7 @@ W_HAND_2D = 2.0
 ROBUST_SIGMA_M = 0.08        # Geman-McClure scale of 2D residuals, metres at the person
 HAND_ROBUST_SIGMA_M = 0.02
 W_PRIOR = 2e-3
+W_HIP_SIDEWAYS = 0.5          # hips' abduction and twist (walking and most motion swing the legs forward)
 W_HAND_PRIOR = 2e-4
 W_LIMITS = 1.0
 W_BETAS = 2e-3
@@ -117,6 +118,9 @@ W_SMOOTH = 0.01               # joint acceleration (camera frame), per unit smoo
 W_SMOOTH_POSE = 0.0           # axis-angle acceleration
 W_CONTACT = 20.0
 SMOOTH_SIGMA_FRAMES = 2.0     # zero-phase Gaussian sigma at smoothing 1 (frames at 30 fps)
+NOISE_REF_MM_PER_PX = 5.5     # a person whose pixels span more metres than this (about 300 px tall or less)
+NOISE_SIGMA_POW = 0.75        # is smoothed more: sigma * (mm per px / ref) ** pow, up to
+NOISE_SIGMA_MAX = 2.0         # this factor (their landmarks' pixel noise is more metres of pose noise)
 DEPTH_SIGMA_FACTOR = 1.0      # depth (the noisiest part of the translation) is smoothed this much more;
 # measured on the samples: 2.0 cuts foot skate (three_people 69 -> 52 mm, medium 21 -> 18.5) and the
 # evaluation's id switches on three_people (2 -> 0), but long_85mm skate 5.0 -> 5.5 and 2D +0.1-0.2 px
@@ -265,6 +269,10 @@ class _Person:
         # towards the rest pose (arms out) instead of letting the temporal terms bridge it
         loss = W_PRIOR * priors.pose_prior(self.body * self.frame_w[:, None, None], self.prior_w) / T
         loss = loss + W_LIMITS * priors.limit_penalty(self.body, self.limits_body) / T
+        # sideways hips: a person seen end-on (walking to or from the camera) shows the legs'
+        # forward swing mostly in depth, which the landmarks barely measure; without this the fit
+        # explains the feet's image positions by spreading the legs sideways
+        loss = loss + W_HIP_SIDEWAYS * (self.body[:, :2, 1:] ** 2).sum() / T
         loss = loss + W_LIMITS * priors.limit_penalty(out["fingers"], self.limits_hand) / T
         loss = loss + W_HAND_PRIOR * (self.hands**2).sum() / T
         loss = loss + W_BETAS * (self.betas**2).sum()
@@ -596,6 +604,17 @@ def _smooth_translation(transl: np.ndarray, sigma: float) -> np.ndarray:
     return np.concatenate((ray * depth, depth), 1)
 
 
+def _noise_factor(person: _Person, transl: np.ndarray) -> float:
+    """How much more than the default a person's motion is smoothed: their median metres per
+    pixel (depth / focal) over ``NOISE_REF_MM_PER_PX``, to the power ``NOISE_SIGMA_POW``, between
+    1 and ``NOISE_SIGMA_MAX``. A small, far figure's landmarks carry the same pixel noise as a
+    near one's, which is proportionally more metres of jitter in its pose."""
+    if not person.seen.any() or person.focal <= 0:
+        return 1.0
+    mm_per_px = float(np.median(transl[person.seen, 2])) / person.focal * 1000.0
+    return float(np.clip(mm_per_px / NOISE_REF_MM_PER_PX, 1.0, NOISE_SIGMA_MAX)) ** NOISE_SIGMA_POW
+
+
 def _export(person: _Person, flips: int, fps: float) -> PersonFit:
     """Parameters to numpy, with the user's smoothing applied rotation-aware (zero phase)."""
     with torch.no_grad():
@@ -604,7 +623,7 @@ def _export(person: _Person, flips: int, fps: float) -> PersonFit:
         hands = person.hands.cpu().numpy()
         transl = person.transl.cpu().numpy()
         betas = person.betas.cpu().numpy()
-    sigma = SMOOTH_SIGMA_FRAMES * person.smooth * fps / 30.0
+    sigma = SMOOTH_SIGMA_FRAMES * person.smooth * fps / 30.0 * _noise_factor(person, transl)
     rot = smooth_rotations(np.concatenate((go[:, None], body), 1), sigma)
     go, body = rot[:, 0], rot[:, 1:]
     lh = smooth_positions(hands[0], sigma)
