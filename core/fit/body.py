@@ -37,7 +37,7 @@ from core.fit import priors
 from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
 from core.fit.init import initial_pose, kabsch
-from core.fit.observations import PersonObservations, align_to_view_rays
+from core.fit.observations import PersonObservations, align_to_view_rays, downweight_frames, off_heading_frames
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import keypoints as kp
 from models import kinematics as kin
@@ -125,6 +125,10 @@ DEPTH_SIGMA_FACTOR = 1.0      # depth (the noisiest part of the translation) is 
 # measured on the samples: 2.0 cuts foot skate (three_people 69 -> 52 mm, medium 21 -> 18.5) and the
 # evaluation's id switches on three_people (2 -> 0), but long_85mm skate 5.0 -> 5.5 and 2D +0.1-0.2 px
 W_PENETRATION = 200.0
+OFF_HEADING_WEIGHT = 0.2      # confidence factor of frames whose torso faces far off its neighbours'
+OFF_HEADING_WINDOW = 15       # (frames each side)
+OFF_HEADING_DEG = 60.0        # (see observations.off_heading_frames); measured: three_people accel 5.24 -> 4.78
+INIT_MIN_CONF = 0.25          # torso landmarks less confident than this do not seed the initial pose
 VIEW_RAY_ALIGNMENT = False    # turn crop-aligned 3D landmarks onto each person's view ray (mixed on the samples: off)
 
 
@@ -223,14 +227,17 @@ class _Person:
         rest = rest[0].to(dev, dt).cpu().numpy()
         torso = _TORSO_LANDMARKS
         src = rest[BODY_MAP.joints[torso_rows]] + local
-        target = fill_gaps(self.obs.body_3d[:, torso], self.seen)
-        w = np.where(self.seen[:, None], np.clip(self.obs.body_conf[:, torso], 0.05, 1.0), 1.0)
+        # frames whose torso landmarks are all but distrusted start from their neighbours' pose
+        known = self.seen & (self.obs.body_conf[:, torso].max(1) >= INIT_MIN_CONF)
+        known = known if known.any() else self.seen
+        target = fill_gaps(self.obs.body_3d[:, torso], known)
+        w = np.where(known[:, None], np.clip(self.obs.body_conf[:, torso], 0.05, 1.0), 1.0)
         body_pose = np.zeros((T, 21, 3), np.float32)
         if self.seen.any():
             rot = kabsch(src, target, w)
             hand_ok = self.obs.hand_conf.max(-1) > 0
             hands = np.stack([fill_gaps(self.obs.hand_3d[s], hand_ok[s]) for s in range(2)])
-            body_pose, _ = initial_pose(rest, self.parents, rot, fill_gaps(self.obs.body_3d, self.seen),
+            body_pose, _ = initial_pose(rest, self.parents, rot, fill_gaps(self.obs.body_3d, known),
                                         hands if self.options.hands else None,
                                         np.ones_like(hand_ok) if self.options.hands else None)
         else:  # nothing seen: upright, facing the camera
@@ -517,6 +524,8 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
                                                                                   focal_mod.PRIOR_FOV_DEG)
     for i, obs in enumerate(observations):
         obs, body_flips = repair_body_flips(obs)
+        obs = downweight_frames(obs, off_heading_frames(obs, OFF_HEADING_WINDOW, OFF_HEADING_DEG),
+                                OFF_HEADING_WEIGHT)
         if VIEW_RAY_ALIGNMENT:
             obs = align_to_view_rays(obs, guess, center)
         if options.hands:

@@ -115,3 +115,40 @@ def align_to_view_rays(obs: PersonObservations, focal: float, center: np.ndarray
     hand_3d = np.stack([rotate(obs.hand_3d[s].astype(np.float64), obs.hand_2d[s][:, 0].astype(np.float64))
                         for s in range(2)])
     return replace(obs, body_3d=body_3d, hand_3d=hand_3d)
+
+
+def off_heading_frames(obs: PersonObservations, window: int = 15, max_deg: float = 60.0) -> np.ndarray:
+    """(T,) bool: seen frames whose 3D torso faces more than ``max_deg`` away from the rest of
+    the seen frames within ``window`` frames (their mean facing, confidence weighted).
+
+    The facing is the yaw of the torso's left-right axis (hips plus shoulders) in the camera's
+    x-z plane. People turn smoothly; a few frames turned far from both sides' facing are a
+    misread (typically landmarks taken from a nearer person walking past in front)."""
+    b = obs.body_3d.astype(np.float64)
+    side = (b[:, 23] - b[:, 24]) + (b[:, 11] - b[:, 12])
+    yaw = np.arctan2(side[:, 2], side[:, 0])
+    conf = obs.body_conf[:, [11, 12, 23, 24]].min(1).astype(np.float64) * obs.valid
+    unit = np.stack([np.cos(yaw), np.sin(yaw)], 1)
+    out = np.zeros(obs.num_frames, bool)
+    cos_max = np.cos(np.radians(max_deg))
+    for t in np.nonzero(obs.valid)[0]:
+        lo, hi = max(0, t - window), min(obs.num_frames, t + window + 1)
+        w = conf[lo:hi].copy()
+        w[t - lo] = 0.0
+        if w.sum() < 3.0:
+            continue
+        mean = (w[:, None] * unit[lo:hi]).sum(0)
+        norm = np.linalg.norm(mean)
+        if norm < 0.5 * w.sum():          # the neighbours disagree among themselves: no verdict
+            continue
+        out[t] = unit[t] @ (mean / norm) < cos_max
+    return out
+
+
+def downweight_frames(obs: PersonObservations, frames: np.ndarray, factor: float) -> PersonObservations:
+    """Copy with the body and hand confidences of ``frames`` (T,) bool multiplied by ``factor``
+    (the frames stay valid: the fit still places the person there, led by the neighbours)."""
+    if not frames.any():
+        return obs
+    scale = np.where(frames, factor, 1.0).astype(np.float32)
+    return replace(obs, body_conf=obs.body_conf * scale[:, None], hand_conf=obs.hand_conf * scale[None, :, None])
