@@ -37,7 +37,8 @@ from core.fit import priors
 from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
 from core.fit.init import initial_pose, kabsch
-from core.fit.observations import PersonObservations, align_to_view_rays, downweight_frames, off_heading_frames
+from core.fit.observations import (PersonObservations, align_to_view_rays, downweight_frames,
+                                   off_heading_frames)
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models import keypoints as kp
 from models import kinematics as kin
@@ -127,8 +128,12 @@ DEPTH_SIGMA_FACTOR = 1.0      # depth (the noisiest part of the translation) is 
 W_PENETRATION = 200.0
 OFF_HEADING_WEIGHT = 0.2      # confidence factor of frames whose torso faces far off its neighbours'
 OFF_HEADING_WINDOW = 15       # (frames each side)
-OFF_HEADING_DEG = 60.0        # (see observations.off_heading_frames); measured: three_people accel 5.24 -> 4.78
+OFF_HEADING_DEG = 60.0        # (observations.off_heading_frames); measured: three_people accel 5.24 -> 4.78
 INIT_MIN_CONF = 0.25          # torso landmarks less confident than this do not seed the initial pose
+LEG_DEPTH_FALLOFF = 8.0       # placing: the depth of the legs' 3D landmarks weighs (ref / mm per px) ** this
+# for small figures (1 up to NOISE_REF_MM_PER_PX): MediaPipe's 3D on a figure ~150 px tall collapses the
+# legs' forward swing (feet 0-0.19 m apart in depth where they are 0.4-0.6 m), and that term held the legs
+# straight against the 2D; measured on three_people_50mm's far walker: PA 80 -> 77 mm, lag 5 -> 1 frame
 VIEW_RAY_ALIGNMENT = False    # turn crop-aligned 3D landmarks onto each person's view ray (mixed on the samples: off)
 
 
@@ -141,6 +146,8 @@ _LM = kp.POSE_LANDMARK_NAMES.index
 HIP_ROWS = BODY_MAP.rows([_LM("left_hip"), _LM("right_hip")])
 FOOT_ROWS = [BODY_MAP.rows([_LM(f"{s}_ankle"), _LM(f"{s}_heel"), _LM(f"{s}_foot_index")])
              for s in ("left", "right")]   # ankle, heel, toe tip per foot
+_LEG_ROWS = BODY_MAP.rows([_LM(f"{s}_{j}") for s in ("left", "right")
+                          for j in ("knee", "ankle", "heel", "foot_index")])
 _TORSO_LANDMARKS = [_LM(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
@@ -198,6 +205,7 @@ class _Person:
         self.w_place_3d = torch.cat((W_PLACE_3D * self.w_body,
                                      *(W_PLACE_3D * W_HAND_3D * w for w in w_hands)), 1)
         self.smooth = max(options.smoothing, 0.0)
+        self.axis_w = torch.ones(self.T, _NB + 2 * _NH, 3, device=dev, dtype=dt)  # (T, M, xyz) 3D terms
         self.limits_body = t(priors.body_limits())
         limits_hand = np.stack([priors.hand_limits("left"), priors.hand_limits("right")])
         self.limits_hand = t(limits_hand)[:, None]                          # (2, 1, 15, 3, 2)
@@ -301,6 +309,7 @@ class _Person:
         their wrist; weights (T, M) per marker."""
         centre = 0.5 * (every.index_select(1, self.centre_a) + every.index_select(1, self.centre_b))
         res = ((every - centre) - self.target_3d) ** 2
+        res = res * self.axis_w
         return (weights[..., None] * res).sum() / self.T
 
     def place_loss(self) -> Tensor:
@@ -356,6 +365,11 @@ class _Person:
         with torch.no_grad():
             self.transl.copy_(torch.as_tensor(t, dtype=self.dt))
 
+    def set_leg_depth_weight(self, weight: float) -> None:
+        """Weight of the depth (z) of the knee, ankle, heel and toe 3D landmarks (1: as the rest)."""
+        with torch.no_grad():
+            self.axis_w[:, _LEG_ROWS, 2] = weight
+
     def update_contacts(self, fps: float) -> contact_mod.GroundPlane | None:
         with torch.no_grad():
             out = self.forward(with_transl=True)
@@ -381,7 +395,7 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d", "frame_w")                                   # (T, ...) per person, stacked on dim 0
+                "w_place_3d", "frame_w", "axis_w")                         # (T, ...) per person, stacked on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
                "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
@@ -568,6 +582,8 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
         person.focal = focal.focal_px
         person.center = torch.as_tensor(center, device=person.dev, dtype=person.dt)
         person.set_translation(focal.focal_px, center)
+        size = _noise_factor(person, person.transl.detach().cpu().numpy()) ** (1.0 / NOISE_SIGMA_POW)
+        person.set_leg_depth_weight(size ** -LEG_DEPTH_FALLOFF)
     if people:
         batch = _batch(people)
         half = options.place_iterations // 2

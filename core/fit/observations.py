@@ -151,4 +151,5 @@ def downweight_frames(obs: PersonObservations, frames: np.ndarray, factor: float
     if not frames.any():
         return obs
     scale = np.where(frames, factor, 1.0).astype(np.float32)
-    return replace(obs, body_conf=obs.body_conf * scale[:, None], hand_conf=obs.hand_conf * scale[None, :, None])
+    return replace(obs, body_conf=obs.body_conf * scale[:, None],
+                   hand_conf=obs.hand_conf * scale[None, :, None])
