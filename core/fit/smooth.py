@@ -78,3 +78,66 @@ def fill_gaps(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     for k in range(flat.shape[1]):
         out[:, k] = np.interp(t, t[known], flat[known, k])
     return out.reshape(values.shape)
+
+
+def motion_period(values: np.ndarray, known: np.ndarray, min_lag: int, max_lag: int,
+                  min_corr: float = 0.6) -> int:
+    """The lag (frames) at which a (T, ...) signal first repeats itself over its known frames:
+    the first peak of the correlation of the de-meaned signal with its shifted self that
+    reaches ``min_corr`` (a multiple of the period correlates as well), or 0 if no lag in
+    ``[min_lag, max_lag]`` does (the motion is not periodic)."""
+    x = np.asarray(values, np.float64).reshape(len(values), -1)
+    x = x - x[known].mean(0) if known.any() else x
+    best, best_c = 0, min_corr
+    for lag in range(min_lag, min(max_lag, len(x) - 1) + 1):
+        both = known[lag:] & known[:-lag]
+        if both.sum() < max(lag // 2, 8):
+            continue
+        a, b = x[lag:][both], x[:-lag][both]
+        c = float((a * b).sum() / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+        if c >= best_c:
+            best, best_c = lag, c
+        elif best:            # past the first peak
+            break
+    return best
+
+
+def fill_gaps_periodic(values: np.ndarray, known: np.ndarray, period: int) -> np.ndarray:
+    """Unknown frames of a (T, ...) signal taken from one ``period`` earlier (or later) where that
+    frame is known, plus the linear blend of the differences at the gap's two edges, so the fill
+    keeps moving like the seen frames (a walker's legs keep swinging) and meets both edges.
+    Frames with no known frame a period away are left as they are."""
+    out = np.array(values, np.float64, copy=True)
+    if period <= 0 or known.all() or not known.any():
+        return out
+    T = len(out)
+    src = np.full(T, -1)
+    for t in np.nonzero(~known)[0]:
+        if t - period >= 0 and known[t - period]:
+            src[t] = t - period
+        elif t + period < T and known[t + period]:
+            src[t] = t + period
+    t = 0
+    while t < T:
+        if known[t]:
+            t += 1
+            continue
+        a = t
+        while t < T and not known[t]:
+            t += 1
+        b = t                                    # gap [a, b)
+        if (src[a:b] < 0).any():
+            continue
+        def offset(edge: int) -> np.ndarray | None:
+            ref = edge - period if edge - period >= 0 else edge + period
+            return out[edge] - out[ref] if 0 <= ref < T else None
+        lo = offset(a - 1) if a > 0 else None
+        hi = offset(b) if b < T else None
+        lo = hi if lo is None else lo
+        hi = lo if hi is None else hi
+        if lo is None or hi is None:
+            continue
+        for k, f in enumerate(range(a, b)):
+            w = (k + 1) / (b - a + 1)
+            out[f] = values[src[f]] + (1 - w) * lo + w * hi
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.fit.smooth import continuous_quaternions, fill_gaps, smooth_positions, smooth_rotations, unwrap_axis_angle
+from core.fit.smooth import (continuous_quaternions, fill_gaps, fill_gaps_periodic, motion_period,
+                             smooth_positions, smooth_rotations, unwrap_axis_angle)
 from models.kinematics import axis_angle_to_matrix_np, axis_angle_to_quaternion_np
 
 
@@ -57,3 +58,17 @@ def test_fill_gaps_interpolates_and_holds() -> None:
     out = fill_gaps(v, known)
     np.testing.assert_allclose(out[:, 0], [1, 1, 2, 3, 4, 4])
     assert (fill_gaps(v, np.zeros(6, bool)) == 0).all()
+
+
+def test_periodic_gap_fill_keeps_a_cycle_going() -> None:
+    t = np.arange(120)
+    swing = np.stack([np.sin(2 * np.pi * t / 33), 0.5 * np.cos(2 * np.pi * t / 33)], 1)   # period 33
+    known = np.ones(120, bool)
+    known[70:85] = False
+    assert motion_period(swing, known, 12, 60) == 33
+    assert motion_period(np.random.default_rng(0).normal(size=(120, 2)), known, 12, 60) == 0
+    filled = fill_gaps_periodic(np.where(known[:, None], swing, 0.0), known, 33)
+    np.testing.assert_allclose(filled, swing, atol=1e-9)
+    linear = fill_gaps(swing, known)
+    assert np.abs(linear[70:85] - swing[70:85]).max() > 0.5      # what bridging alone would give
+    np.testing.assert_array_equal(fill_gaps_periodic(swing, known, 0), swing)   # not periodic: untouched
