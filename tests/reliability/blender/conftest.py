@@ -52,7 +52,8 @@ def ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 @pytest.fixture(scope="session")
 def files(tmp_path_factory: pytest.TempPathFactory, opencv_doc_data: Path) -> dict[str, Path]:
     """``motion`` (valid, made by core.motion.write_motion in the worker), ``clip`` (8 frames, two
-    people), ``keypoints`` (detect's output for a 40-frame clip), ``long_clip`` (80 frames)."""
+    people), ``keypoints`` (detect's output for ``clip``), ``long_clip`` (80 frames), ``long_keypoints``
+    (detect's output for ``long_clip``: its fit lasts seconds, so a test can cancel while it fits)."""
     root = tmp_path_factory.mktemp("files")
     motion = root / "valid_motion.npz"
     made = subprocess.run([str(WORKER), str(REPO / "tests" / "reliability" / "valid_motion.py"), str(motion)],
@@ -67,12 +68,13 @@ def files(tmp_path_factory: pytest.TempPathFactory, opencv_doc_data: Path) -> di
     made = subprocess.run([str(WORKER), "-c", script, str(opencv_doc_data), str(root)], capture_output=True,
                           text=True, timeout=120)
     assert made.returncode == 0, made.stderr
-    keypoints = root / "keypoints.npz"
-    made = subprocess.run([str(WORKER), "-m", "core", "--progress", "quiet", "detect", str(root / "clip.avi"),
-                           "-o", str(keypoints), "--no-face"], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stderr[-2000:]
+    keypoints, long_keypoints = root / "keypoints.npz", root / "long_keypoints.npz"
+    for source, target in ((root / "clip.avi", keypoints), (root / "long_clip.avi", long_keypoints)):
+        made = subprocess.run([str(WORKER), "-m", "core", "--progress", "quiet", "detect", str(source),
+                               "-o", str(target), "--no-face"], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert made.returncode == 0, made.stderr[-2000:]
     return {"motion": motion, "clip": root / "clip.avi", "long_clip": root / "long_clip.avi",
-            "keypoints": keypoints}
+            "keypoints": keypoints, "long_keypoints": long_keypoints}
 
 
 def scene_counts() -> dict[str, int]:

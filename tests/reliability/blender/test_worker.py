@@ -113,12 +113,11 @@ def _wait_stage(job, stage: str, current: int = 0, timeout: float = 240) -> None
 @pytest.mark.parametrize("stage", ["detect", "fit", "write"])
 def test_job_cancel(ext, files, tmp_path, record, h, stage: str) -> None:
     out = tmp_path / "take.npz"
-    source = files["long_clip"] if stage == "detect" else files["keypoints"]
+    source = {"detect": files["long_clip"], "fit": files["long_keypoints"]}.get(stage, files["keypoints"])
     job = _job(ext, h, [str(source), "-o", str(out), "--no-face"], slow_write_s=4 if stage == "write" else 0)
     job.start()
     _wait_stage(job, stage, current=3 if stage == "detect" else 0)
-    if stage != "detect":
-        time.sleep(1.0)
+    time.sleep({"detect": 0.0, "fit": 0.3}.get(stage, 1.0))
     start = time.monotonic()
     job.cancel()
     status = job.wait(timeout=60)

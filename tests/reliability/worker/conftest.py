@@ -171,19 +171,23 @@ def players(opencv_doc_data: Path) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory, players: list[np.ndarray]) -> dict[str, Path]:
     """Session files: ``clip`` (8 frames with two people, MJPG AVI), ``long_clip`` (80 frames),
-    ``keypoints`` (detect's output for ``clip``), ``motion`` (a valid motion file)."""
+    ``keypoints`` (detect's output for ``clip``), ``long_keypoints`` (detect's output for ``long_clip``:
+    its fit lasts seconds, so a test can signal the worker while it fits), ``motion`` (a valid motion file)."""
     root = tmp_path_factory.mktemp("media")
     clip = write_video(root / "players.avi", [players[k % 2] for k in range(8)])
     long_clip = write_video(root / "players_long.avi", [players[k % 2] for k in range(80)])
     keypoints = root / "players_keypoints.npz"
-    detect = subprocess.run(core_argv(["detect", clip, "-o", keypoints, "--no-face"], "quiet"), cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert detect.returncode == 0, detect.stderr[-2000:]
+    long_keypoints = root / "players_long_keypoints.npz"
+    for source, target in ((clip, keypoints), (long_clip, long_keypoints)):
+        detect = subprocess.run(core_argv(["detect", source, "-o", target, "--no-face"], "quiet"), cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert detect.returncode == 0, detect.stderr[-2000:]
     motion = root / "valid_motion.npz"
     made = subprocess.run([str(WORKER), str(REPO / "tests" / "reliability" / "valid_motion.py"), str(motion)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]
-    return {"clip": clip, "long_clip": long_clip, "keypoints": keypoints, "motion": motion}
+    return {"clip": clip, "long_clip": long_clip, "keypoints": keypoints, "long_keypoints": long_keypoints,
+            "motion": motion}
 
 
 def leftovers(folder: Path, keep: Sequence[Path] = ()) -> list[str]:

@@ -113,9 +113,9 @@ def test_sigkill_during_detect(live, media, tmp_path, record, h) -> None:
 
 def test_sigkill_during_fit(live, media, tmp_path, record, h) -> None:
     out = tmp_path / "motion.npz"
-    job = live(["capture", str(media["keypoints"]), "-o", str(out), "--no-face"])
+    job = live(["capture", str(media["long_keypoints"]), "-o", str(out), "--no-face"])
     job.wait_for(_in_stage("fit"))
-    time.sleep(1.0)
+    time.sleep(0.3)
     job.signal(signal.SIGKILL)
     run = job.finish()
     left = h.leftovers(tmp_path)
@@ -173,11 +173,11 @@ def test_out_of_memory(cli, media, tmp_path, record, h, gib: float) -> None:
 @pytest.mark.parametrize("stage", ["detect", "fit", "write"])
 def test_cancel_at_each_stage(live, media, tmp_path, record, h, stage: str) -> None:
     out = tmp_path / "motion.npz"
-    source = media["long_clip"] if stage == "detect" else media["keypoints"]
+    source = {"detect": media["long_clip"], "fit": media["long_keypoints"]}.get(stage, media["keypoints"])
     job = live(["capture", str(source), "-o", str(out), "--no-face"],
                slow_write_s=4 if stage == "write" else None)
     job.wait_for(_in_stage(stage, after=3 if stage == "detect" else 0))
-    time.sleep(0.0 if stage == "detect" else 1.0)
+    time.sleep({"detect": 0.0, "fit": 0.3}.get(stage, 1.0))
     job.signal(signal.SIGTERM)
     run = job.finish()
     left = h.leftovers(tmp_path)
