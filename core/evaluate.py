@@ -17,7 +17,8 @@ Metrics (means over matched, valid frames):
   ``root_error_mm``: pelvis position in the camera frame;
 * ``accel_error_mm``: |acceleration difference| of pelvis-aligned body joints (mm/frame^2);
   ``jitter_mm``: the result's own mean acceleration; ``lag_frames``: shift maximising the
-  correlation of result and true joint velocities;
+  correlation of result and true joint velocities (runs whose best correlation is under
+  ``MIN_LAG_CORRELATION`` say nothing about lag and are left out);
 * ``foot_skate_mm``: mean per-frame slide of feet the truth has planted;
 * ``id_switches``.
 """
@@ -91,12 +92,19 @@ def _hand(joints: np.ndarray, side: str) -> np.ndarray:
     return np.concatenate([joints[:, wrist:wrist + 1], joints[:, sl]], 1)
 
 
-def _lag(pred: np.ndarray, true: np.ndarray, max_lag: int = 6) -> float:
-    """Frames the prediction trails the truth (positive = late), from velocity correlation."""
+MIN_LAG_CORRELATION = 0.3
+
+
+def _lag(pred: np.ndarray, true: np.ndarray, max_lag: int = 6) -> float | None:
+    """Frames the prediction trails the truth (positive = late), from velocity correlation.
+
+    ``pred``, ``true``: (T, J, 3) pelvis-aligned joints in metres. None when the best
+    correlation is under ``MIN_LAG_CORRELATION`` (the velocities are mostly noise, so the
+    best shift is chance) or the run is too short to try every shift."""
     vp = np.diff(pred, axis=0).reshape(len(pred) - 1, -1)
     vt = np.diff(true, axis=0).reshape(len(true) - 1, -1)
     if len(vp) <= 2 * max_lag + 2:
-        return 0.0
+        return None
     best, best_c = 0, -math.inf
     for lag in range(-max_lag, max_lag + 1):
         a = vp[max(lag, 0):len(vp) + min(lag, 0)]
@@ -104,7 +112,7 @@ def _lag(pred: np.ndarray, true: np.ndarray, max_lag: int = 6) -> float:
         c = float((a * b).sum() / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
         if c > best_c:
             best, best_c = lag, c
-    return float(best)
+    return float(best) if best_c >= MIN_LAG_CORRELATION else None
 
 
 def _match(pred_2d: list[np.ndarray], pred_ok: list[np.ndarray], true_2d: list[np.ndarray],
@@ -188,8 +196,9 @@ def evaluate_motion(motion: Mapping[str, Any] | str | Path, truth: Mapping[str, 
             acc["true_accel_mm"].append(float(np.linalg.norm(ax, axis=-1).mean() * 1000))
             in_frame = [k for k in BODY if (project(x[run][:, k], tf, tc) >= 0).all()
                          and (project(x[run][:, k], tf, tc) < np.asarray(g["image_size"], float)).all()]
-            if in_frame:
-                acc["lag_frames"].append(_lag(pb[run][:, in_frame], xb[run][:, in_frame]))
+            lag = _lag(pb[run][:, in_frame], xb[run][:, in_frame]) if in_frame else None
+            if lag is not None:
+                acc["lag_frames"].append(lag)
             feet_p, feet_x = p[run][:, FEET], x[run][:, FEET]
             slide_x = np.linalg.norm(np.diff(feet_x, axis=0), axis=-1) * 1000
             planted = slide_x < PLANTED_MM_PER_FRAME

@@ -57,7 +57,7 @@ def test_procrustes_undoes_similarity() -> None:
 
 
 def test_perfect_result_scores_zero(model) -> None:
-    people = _people(2, 12)
+    people = _people(2, 20)  # long enough to measure lag
     truth = _motion(model, people, truth=True)
     m = evaluate_motion(_motion(model, people), truth)
     for key in ("body_mpjpe_mm", "body_pa_mpjpe_mm", "hand_mpjpe_mm", "hand_pa_mpjpe_mm", "overlay_px",
@@ -124,3 +124,16 @@ def test_evaluate_command_on_one_file(model, tmp_path: Path) -> None:
                               "--ground-truth", str(truth_path)], cwd=REPO, capture_output=True, text=True,
                              timeout=120)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_lag_found_for_a_delayed_copy_and_none_for_noise() -> None:
+    from core.evaluate import _lag
+
+    rng = np.random.default_rng(0)
+    t = np.arange(60) / 30.0
+    true = np.stack([np.sin(2 * np.pi * 0.7 * t + k) for k in range(12)], axis=1)[..., None] * [0.2, 0.1, 0.05]
+    late = np.concatenate([np.repeat(true[:1], 2, axis=0), true[:-2]])  # the same motion, 2 frames late
+    assert _lag(late, true) == 2.0 and _lag(true, true) == 0.0
+    noise = true[:1] + rng.normal(0, 0.01, true.shape)  # standing still with jitter: no lag to measure
+    assert _lag(noise, true) is None
+    assert _lag(true[:10], true[:10]) is None  # too short to try every shift
