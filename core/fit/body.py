@@ -40,7 +40,7 @@ from core.fit.face import jaw_from_face
 from core.fit.flips import repair_body_flips
 from core.fit.init import initial_pose, kabsch
 from core.fit.observations import (PersonObservations, align_to_view_rays, downweight_frames,
-                                   off_heading_frames)
+                                   gap_edge_frames, off_heading_frames)
 from core.fit.smooth import fill_gaps, fill_gaps_periodic, motion_period, smooth_positions, smooth_rotations
 from models import keypoints as kp
 from models import kinematics as kin
@@ -138,6 +138,10 @@ LEG_DEPTH_FALLOFF = 8.0       # placing: the depth of the legs' 3D landmarks wei
 # straight against the 2D; measured on three_people_50mm's far walker: PA 80 -> 77 mm, lag 5 -> 1 frame
 PERIODIC_GAPS = True          # gaps in a repeating motion are filled from one cycle away (export); measured:
 PERIOD_MIN_CORR = 0.6         # three_people_50mm PA 51.2 -> 50.7 (a near walker's 9-frame gap: 75 -> ~45 mm)
+GAP_EDGE_S = 0.1              # seen frames this close to an unseen span inside the clip (half occluded)
+GAP_EDGE_WEIGHT = 0.1         # weigh this much (observations.gap_edge_frames); measured on
+# three_people_50mm: PA 50.7 -> 49.0 mm (far walker 76.6 -> 71.9), accel 4.79 -> 4.62 (weight 0.2: 50.4;
+# reach 2 frames: 49.9, 4 frames: 49.0)
 VIEW_RAY_ALIGNMENT = False    # turn crop-aligned 3D landmarks onto each person's view ray (mixed on the samples: off)
 
 
@@ -545,6 +549,8 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
         obs, body_flips = repair_body_flips(obs)
         obs = downweight_frames(obs, off_heading_frames(obs, OFF_HEADING_WINDOW, OFF_HEADING_DEG),
                                 OFF_HEADING_WEIGHT)
+        edges = gap_edge_frames(obs.valid, int(round(GAP_EDGE_S * fps)))
+        obs = downweight_frames(obs, edges, GAP_EDGE_WEIGHT)
         if VIEW_RAY_ALIGNMENT:
             obs = align_to_view_rays(obs, guess, center)
         if options.hands:

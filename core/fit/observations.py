@@ -153,3 +153,23 @@ def downweight_frames(obs: PersonObservations, frames: np.ndarray, factor: float
     scale = np.where(frames, factor, 1.0).astype(np.float32)
     return replace(obs, body_conf=obs.body_conf * scale[:, None],
                    hand_conf=obs.hand_conf * scale[None, :, None])
+
+
+def gap_edge_frames(valid: np.ndarray, reach: int) -> np.ndarray:
+    """(T,) bool -> (T,) bool: seen frames within ``reach`` frames of an unseen span inside the
+    clip (not the clip's ends). A person is lost mostly while someone passes in front; the
+    frames on either side of that are half occluded, and their landmarks are often taken from
+    the other person or mirrored (measured on three_people_50mm's far walker: median 2D error
+    11-21 px next to a gap against 2-5 px elsewhere, at confidences 0.5-0.7)."""
+    valid = np.asarray(valid, bool)
+    out = np.zeros_like(valid)
+    seen = np.nonzero(valid)[0]
+    if len(seen) < 2 or reach <= 0:
+        return out
+    inside = np.zeros_like(valid)
+    inside[seen[0]:seen[-1] + 1] = True
+    gap = inside & ~valid
+    for d in range(1, reach + 1):
+        out[:-d] |= gap[d:]
+        out[d:] |= gap[:-d]
+    return out & valid

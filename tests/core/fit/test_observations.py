@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.fit.observations import downweight_frames, off_heading_frames
+from core.fit.observations import downweight_frames, gap_edge_frames, off_heading_frames
 from models import kinematics as kin
 
 
@@ -43,3 +43,13 @@ def test_unseen_frames_are_never_flagged(body_model, synth) -> None:
     valid[5:20] = False
     hidden = replace(obs, valid=valid, body_conf=obs.body_conf * valid[:, None])
     assert not off_heading_frames(hidden)[~valid].any()
+
+
+def test_gap_edges_are_the_seen_frames_next_to_an_inner_gap() -> None:
+    valid = np.array([0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0], bool)
+    edges = gap_edge_frames(valid, 2)
+    # the clip's unseen ends are no gap; the lone frame 8 inside the gap is an edge
+    assert np.nonzero(edges)[0].tolist() == [4, 5, 8, 10, 11]
+    assert not gap_edge_frames(valid, 0).any()
+    assert not gap_edge_frames(np.ones(10, bool), 3).any()
+    assert not gap_edge_frames(np.zeros(10, bool), 3).any()
