@@ -10,7 +10,10 @@ Per sample, the raw minimum of :mod:`core.fit.focal`'s profile (no prior) with
 * ``tilt-3/+3``: the true body tilted 3 degrees about the camera's x axis (about the size of
   the lifted body's tilt error) with the detected landmarks: how much the lifted tilt matters;
 
-then the pipeline's estimate (lift, profile, prior) with its 1-sigma. Prints a table.
+then the raw minimum for the pipeline's own lifted body (``lifted``: the fitted model's markers,
+no prior), the median rotation about the camera's x axis taking that lifted body onto the true
+one (``tilt``, degrees: the lifted body's lean error), and the pipeline's estimate (lift,
+profile, prior) with its 1-sigma. Prints a table.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.capture import fit_keypoints  # noqa: E402
 from core.detect import DetectOptions, detect_keypoints  # noqa: E402
+from core.fit import body as fit_body  # noqa: E402
 from core.fit import focal as F  # noqa: E402
 from core.fit.body import BODY_MAP, FitOptions  # noqa: E402
 from core.footage import open_footage  # noqa: E402
@@ -45,7 +49,8 @@ def true_markers(model: BodyModel, truth: dict[str, np.ndarray], i: int) -> np.n
 
     with torch.no_grad():
         out = model(f(np.broadcast_to(truth[p + "betas"], (t, 10))), f(truth[p + "global_orient"]),
-                    f(truth[p + "body_pose"]), f(truth[p + "left_hand_pose"]), f(truth[p + "right_hand_pose"]),
+                    f(truth[p + "body_pose"]), f(truth[p + "left_hand_pose"]),
+                    f(truth[p + "right_hand_pose"]),
                     f(truth[p + "jaw_pose"]), f(truth[p + "transl"]))
         rest = model.rest_joints(f(truth[p + "betas"])[None])
         return kp.POSE_MAP.points(out.transforms, rest).numpy().astype(np.float64)
@@ -55,6 +60,35 @@ def _tilt(points: np.ndarray, degrees: float) -> np.ndarray:
     a = math.radians(degrees)
     r = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
     return points @ r.T
+
+
+def _tilt_error_deg(lifted: np.ndarray, true: np.ndarray, weights: np.ndarray) -> float:
+    """Median over frames of the rotation about the camera's x axis (degrees) taking the lifted
+    body (T, M, 3) onto the true one (T, M, 3), each about its weighted centroid (Kabsch)."""
+    out = []
+    for a, b, w in zip(lifted, true, weights, strict=True):
+        if w.sum() <= 0:
+            continue
+        ca = a - (w[:, None] * a).sum(0) / w.sum()
+        cb = b - (w[:, None] * b).sum(0) / w.sum()
+        u, _, vt = np.linalg.svd((w[:, None] * ca).T @ cb)
+        d = np.sign(np.linalg.det(vt.T @ u.T))
+        r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T                     # lifted -> true
+        out.append(math.degrees(math.atan2(r[2, 1], r[2, 2])))
+    return float(np.median(out)) if out else float("nan")
+
+
+def _lifting(fit_body_module: object) -> tuple[list, object]:
+    """Wrap the fitter's focal step to keep each person's lifted markers and seen frames:
+    returns (the list it fills with (markers (T, M, 3), seen (T,)), the original function)."""
+    kept: list = []
+    original = fit_body_module._estimate_focal  # type: ignore[attr-defined]
+
+    def wrapped(people: list, image_size: tuple[int, int]) -> F.FocalEstimate:
+        kept.extend((p.markers_np(with_transl=False), p.seen.copy()) for p in people)
+        return original(people, image_size)
+    fit_body_module._estimate_focal = wrapped  # type: ignore[attr-defined]
+    return kept, original
 
 
 def main() -> None:
@@ -76,9 +110,17 @@ def main() -> None:
         size = tuple(int(v) for v in keypoints.image_size)
         center = np.array(size, np.float64) / 2
         true_f = float(truth["camera_focal_px"][0])
-        logs = np.linspace(math.log(F.focal_from_fov(size[0], 120.0)), math.log(F.focal_from_fov(size[0], 10.0)), 48)
+        logs = np.linspace(math.log(F.focal_from_fov(size[0], 120.0)),
+                           math.log(F.focal_from_fov(size[0], 10.0)), 48)
         arrays = keypoints.to_arrays()
-        sets: dict[str, list] = {k: [] for k in ("true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3")}
+        sets: dict[str, list] = {k: [] for k in ("true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3",
+                                                 "lifted")}
+        lifted, original = _lifting(fit_body)
+        try:
+            _, clip = fit_keypoints(keypoints, FitOptions(), quiet, model)
+        finally:
+            fit_body._estimate_focal = original  # type: ignore[attr-defined]
+        tilts = []
         for j in range(len(keypoints.people)):
             det = np.asarray(arrays[f"p{j}/body_2d"], np.float64)[:, BODY_MAP.landmarks]
             conf = np.asarray(arrays[f"p{j}/body_conf"], np.float64)[:, BODY_MAP.landmarks] * BODY_MAP.weights
@@ -89,13 +131,18 @@ def main() -> None:
                 pts = true_markers(model, truth, i)
                 seen = (conf.sum(1) > 0) & truth[f"p{i}/valid"].astype(bool)
                 if seen.any():
-                    d = float(np.linalg.norm(F.project(pts[seen], true_f, center) - det[seen], axis=-1).mean())
+                    d = float(np.linalg.norm(F.project(pts[seen], true_f, center) - det[seen],
+                                             axis=-1).mean())
                     best = (d, pts, seen) if best is None or d < best[0] else best
             if best is None:
                 continue
             _, pts, seen = best
             rel = pts[seen] - pts[seen].mean(1, keepdims=True)
             w = conf[seen]
+            markers, fitted = lifted[j]
+            both = seen & fitted
+            sets["lifted"].append((markers[fitted], det[fitted], conf[fitted]))
+            tilts.append(_tilt_error_deg(markers[both], pts[both], conf[both]))
             sets["true3d+true2d"].append((rel, F.project(pts[seen], true_f, center), w))
             sets["true3d+det2d"].append((rel, det[seen], w))
             sets["tilt-3"].append((_tilt(rel, -3.0), det[seen], w))
@@ -103,15 +150,16 @@ def main() -> None:
         row = {"sample": folder.name, "true": true_f}
         for key, bodies in sets.items():
             row[key] = math.exp(F._profile_minimum(bodies, center, logs)) if bodies else float("nan")
-        _, clip = fit_keypoints(keypoints, FitOptions(), quiet, model)
+        row["tilt"] = float(np.nanmedian(tilts)) if tilts else float("nan")
         row["pipeline"] = clip.focal.focal_px
         row["std"] = clip.focal.std_px
         rows.append(row)
-    keys = ["true", "true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3", "pipeline", "std"]
-    print(f"{'sample':18s} " + " ".join(f"{k:>13s}" for k in keys) + "   (px; pipeline error %)")
+    keys = ["true", "true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3", "lifted", "tilt", "pipeline", "std"]
+    print(f"{'sample':18s} " + " ".join(f"{k:>13s}" for k in keys) + "   (px, tilt deg; pipeline error %)")
     for r in rows:
         err = 100 * abs(r["pipeline"] - r["true"]) / r["true"]
-        print(f"{r['sample']:18s} " + " ".join(f"{r[k]:13.0f}" for k in keys) + f"   {err:.1f} %")
+        cells = (f"{r[k]:13.1f}" if k == "tilt" else f"{r[k]:13.0f}" for k in keys)
+        print(f"{r['sample']:18s} " + " ".join(cells) + f"   {err:.1f} %")
 
 
 if __name__ == "__main__":
