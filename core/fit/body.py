@@ -114,6 +114,11 @@ ROBUST_SIGMA_M = 0.08        # Geman-McClure scale of 2D residuals, metres at th
 HAND_ROBUST_SIGMA_M = 0.02
 W_PRIOR = 2e-3
 W_HIP_SIDEWAYS = 0.5          # hips' abduction and twist (walking and most motion swing the legs forward)
+W_KNEE_HINGE = 0.25           # knees' twist and sideways bend (a knee is a hinge), on frames whose ankle
+W_ANKLE_TWIST = 0.25          # landmark is seen; ankles' twist, on frames whose toe landmark is seen
+HINGE_MIN_CONF = 0.3          # ("seen": confidence at least this). Measured: three_people_50mm PA 49.0 ->
+# 45.4, default 39.0 -> 37.8, long 24.3 -> 23.4, closeup 38.5 -> 38.4, medium 46.65 -> 46.56, hands_clap 33.9
+# (ankles out of frame: Adam moves a joint that only a prior acts on by full steps, so the gate is hard)
 W_HAND_PRIOR = 2e-4
 W_LIMITS = 1.0
 W_BETAS = 2e-3
@@ -157,6 +162,8 @@ FOOT_ROWS = [BODY_MAP.rows([_LM(f"{s}_ankle"), _LM(f"{s}_heel"), _LM(f"{s}_foot_
 _LEG_ROWS = BODY_MAP.rows([_LM(f"{s}_{j}") for s in ("left", "right")
                           for j in ("knee", "ankle", "heel", "foot_index")])
 _LEG_JOINTS = [0, 1, 3, 4]    # body_pose rows of the hips and knees
+_ANKLES = [_LM("left_ankle"), _LM("right_ankle")]
+_TOES = [_LM("left_foot_index"), _LM("right_foot_index")]
 _TORSO_LANDMARKS = [_LM(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
@@ -205,6 +212,9 @@ class _Person:
         self.hand_2d = t(obs.hand_2d)
         self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
         self.frame_w = t(self.seen.astype(np.float32))                      # (T,) 1 where seen
+        seen_lm = (obs.body_conf >= HINGE_MIN_CONF) & self.seen[:, None]           # (T, 33)
+        self.knee_w = t(seen_lm[:, _ANKLES])                                # (T, 2) left, right: 0 / 1
+        self.foot_w = t(seen_lm[:, _TOES])                                  # (T, 2)
         # every marker (body, left hand, right hand) in one array, each with its term weights
         w_hands = (self.w_hand[0], self.w_hand[1])
         self.target_2d = torch.cat((self.body_2d, self.hand_2d[0], self.hand_2d[1]), 1)     # (T, M, 2)
@@ -297,6 +307,10 @@ class _Person:
         # forward swing mostly in depth, which the landmarks barely measure; without this the fit
         # explains the feet's image positions by spreading the legs sideways
         loss = loss + W_HIP_SIDEWAYS * (self.body[:, :2, 1:] ** 2).sum() / T
+        # ...and the knees bend as hinges, the ankles barely twist: else the fit moves a foot sideways
+        # with the knee's twist and sideways bend instead (walkers: the far foot's depth, PA 4 mm)
+        loss = loss + W_KNEE_HINGE * (self.knee_w[..., None] * self.body[:, 3:5, 1:] ** 2).sum() / T
+        loss = loss + W_ANKLE_TWIST * (self.foot_w * self.body[:, 6:8, 1] ** 2).sum() / T
         loss = loss + W_LIMITS * priors.limit_penalty(out["fingers"], self.limits_hand) / T
         loss = loss + W_HAND_PRIOR * (self.hands**2).sum() / T
         loss = loss + W_BETAS * (self.betas**2).sum()
@@ -404,7 +418,7 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d", "frame_w", "axis_w")                         # (T, ...) per person, stacked on dim 0
+                "w_place_3d", "frame_w", "axis_w", "knee_w", "foot_w")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
                "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
