@@ -123,3 +123,27 @@ def test_adam_matches_torch_optim() -> None:
     for p, q in zip(a, b, strict=True):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(a[0].detach(), torch.zeros(4, 3))
+
+
+def test_knee_twist_costs_only_where_the_ankle_is_seen(body_model, synth) -> None:
+    """The hinge prior on the knees acts on frames whose ankle landmark is seen: a leg out of frame
+    keeps its initial guess (a prior alone would move it by full Adam steps)."""
+    from core.fit.body import W_KNEE_HINGE, W_PRIOR, _Person
+    from core.fit.priors import POSE_PRIOR_WEIGHTS
+
+    posed = synth.pose(body_model, synth.motion(6))
+    obs = synth.observe(posed, 1000.0, SIZE)
+    conf = obs.body_conf.copy()
+    conf[3:, 27] = 0.0                            # left ankle unseen in the last 3 frames
+    person = _Person(replace(obs, body_conf=conf), body_model, FitOptions(), 30.0)
+
+    def cost(frames: slice) -> float:
+        with torch.no_grad():
+            person.body.zero_()
+            before = float(person._regularisers({"fingers": person.hands + person.hand_mean}))
+            person.body[frames, 3, 1] = 0.3       # left knee twist
+            return float(person._regularisers({"fingers": person.hands + person.hand_mean})) - before
+
+    prior = W_PRIOR * POSE_PRIOR_WEIGHTS[3] * 3 * 0.09 / 6      # the pose prior, on every seen frame
+    assert cost(slice(0, 3)) == pytest.approx(prior + W_KNEE_HINGE * 3 * 0.09 / 6, rel=1e-3)
+    assert cost(slice(3, 6)) == pytest.approx(prior, rel=1e-3)
