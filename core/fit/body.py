@@ -141,6 +141,9 @@ LEG_DEPTH_FALLOFF = 8.0       # placing: the depth of the legs' 3D landmarks wei
 # for small figures (1 up to NOISE_REF_MM_PER_PX): MediaPipe's 3D on a figure ~150 px tall collapses the
 # legs' forward swing (feet 0-0.19 m apart in depth where they are 0.4-0.6 m), and that term held the legs
 # straight against the 2D; measured on three_people_50mm's far walker: PA 80 -> 77 mm, lag 5 -> 1 frame
+PLACE_3D_FALLOFF = 2.0        # placing: all 3D landmarks weigh (ref / mm per px) ** this for small figures
+# (1 down to NOISE_SIGMA_MAX ** -2: their 3D is the detector's guess on fewer pixels); measured: three_people
+# PA 45.4 -> 44.9 mm, long_85mm 23.38 -> 23.42, default, hands_clap, medium, closeup unchanged
 PERIODIC_GAPS = True          # gaps in a repeating motion are filled from one cycle away (export); measured:
 PERIOD_MIN_CORR = 0.6         # three_people_50mm PA 51.2 -> 50.7 (a near walker's 9-frame gap: 75 -> ~45 mm)
 GAP_EDGE_S = 0.1              # seen frames this close to an unseen span inside the clip (half occluded)
@@ -609,6 +612,7 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
         person.set_translation(focal.focal_px, center)
         size = _noise_factor(person, person.transl.detach().cpu().numpy()) ** (1.0 / NOISE_SIGMA_POW)
         person.set_leg_depth_weight(size ** -LEG_DEPTH_FALLOFF)
+        person.w_place_3d = person.w_place_3d * size ** -PLACE_3D_FALLOFF
     if people:
         batch = _batch(people)
         half = options.place_iterations // 2
