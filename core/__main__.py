@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import traceback
@@ -57,6 +58,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     return parser, modules
 
 
+def _report_out_of_memory(progress: Progress) -> None:
+    """Say 'out of memory' even when memory is still short: formatting the traceback (a long
+    chain when an import failed) can raise MemoryError again, which would escape as a bare
+    traceback; then the message goes without it, and as a plain line as a last resort."""
+    message = "out of memory: try a smaller frame range, --stride, or fewer people"
+    try:
+        details = traceback.format_exc()
+    except MemoryError:
+        details = ""
+    try:
+        progress.error(message, "MemoryError", 1, details)
+    except MemoryError:
+        os.write(2, f"error: {message}\n".encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
@@ -70,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.error(str(exc), type(exc).__name__, exc.exit_code)
         return exc.exit_code
     except MemoryError:
-        progress.error("out of memory: try a smaller frame range, --stride, or fewer people",
-                       "MemoryError", 1, traceback.format_exc())
+        _report_out_of_memory(progress)
         return 1
     except Exception as exc:  # noqa: BLE001 - last line of defence: report, never a bare traceback
         progress.error(f"internal error: {type(exc).__name__}: {exc} (please report this with the "
