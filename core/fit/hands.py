@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from core.fit.observations import PersonObservations
+from core.fit.smooth import missing_runs
 from models.skeleton import joint_index
 
 FINGER_RADIUS_M = 0.009
@@ -70,17 +71,8 @@ def repair_hand_flips(obs: PersonObservations, min_conf: float = 0.3) -> tuple[P
 def dropout_spans(present: np.ndarray, max_len: int) -> list[tuple[int, int]]:
     """(T,) bool -> [(start, stop)] spans of missing frames at most ``max_len`` long with the
     hand seen on both sides (the spans the fitter bridges smoothly)."""
-    spans, t, n = [], 0, len(present)
-    while t < n:
-        if present[t]:
-            t += 1
-            continue
-        start = t
-        while t < n and not present[t]:
-            t += 1
-        if start > 0 and t < n and t - start <= max_len:
-            spans.append((start, t))
-    return spans
+    n = len(present)
+    return [(a, b) for a, b in missing_runs(present) if a > 0 and b < n and b - a <= max_len]
 
 
 def hand_sphere_radii() -> np.ndarray:

@@ -62,6 +62,14 @@ def smooth_positions(values: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(np.asarray(values, dtype=np.float64), sigma_frames, axis=0, mode="nearest")
 
 
+def missing_runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """(T,) bool -> [(start, stop)]: every maximal run of False frames, ``present[start:stop]``."""
+    missing = np.concatenate([[0], (~np.asarray(present, bool)).astype(np.int8), [0]])
+    edges = np.diff(missing)
+    starts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
 def fill_gaps(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Linear interpolation over unknown frames (held constant beyond the ends).
 
@@ -117,15 +125,7 @@ def fill_gaps_periodic(values: np.ndarray, known: np.ndarray, period: int) -> np
             src[t] = t - period
         elif t + period < T and known[t + period]:
             src[t] = t + period
-    t = 0
-    while t < T:
-        if known[t]:
-            t += 1
-            continue
-        a = t
-        while t < T and not known[t]:
-            t += 1
-        b = t                                    # gap [a, b)
+    for a, b in missing_runs(known):             # gap [a, b)
         if (src[a:b] < 0).any():
             continue
         def offset(edge: int) -> np.ndarray | None:

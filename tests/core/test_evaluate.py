@@ -131,7 +131,8 @@ def test_lag_found_for_a_delayed_copy_and_none_for_noise() -> None:
 
     rng = np.random.default_rng(0)
     t = np.arange(60) / 30.0
-    true = np.stack([np.sin(2 * np.pi * 0.7 * t + k) for k in range(12)], axis=1)[..., None] * [0.2, 0.1, 0.05]
+    waves = np.stack([np.sin(2 * np.pi * 0.7 * t + k) for k in range(12)], axis=1)
+    true = waves[..., None] * [0.2, 0.1, 0.05]
     late = np.concatenate([np.repeat(true[:1], 2, axis=0), true[:-2]])  # the same motion, 2 frames late
     assert _lag(late, true) == 2.0 and _lag(true, true) == 0.0
     noise = true[:1] + rng.normal(0, 0.01, true.shape)  # standing still with jitter: no lag to measure

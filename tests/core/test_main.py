@@ -22,7 +22,8 @@ def test_out_of_memory_is_reported_even_when_formatting_the_traceback_runs_out(
     except MemoryError:
         cli._report_out_of_memory(Progress("json"))
     event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert event["event"] == "error" and event["kind"] == "MemoryError" and "out of memory" in event["message"]
+    assert event["event"] == "error" and event["kind"] == "MemoryError"
+    assert "out of memory" in event["message"]
 
 
 def test_out_of_memory_falls_back_to_a_plain_line(monkeypatch: pytest.MonkeyPatch,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.fit.smooth import (continuous_quaternions, fill_gaps, fill_gaps_periodic, motion_period,
-                             smooth_positions, smooth_rotations, unwrap_axis_angle)
+from core.fit.smooth import (continuous_quaternions, fill_gaps, fill_gaps_periodic, missing_runs,
+                             motion_period, smooth_positions, smooth_rotations, unwrap_axis_angle)
 from models.kinematics import axis_angle_to_matrix_np, axis_angle_to_quaternion_np
 
 
@@ -72,3 +72,9 @@ def test_periodic_gap_fill_keeps_a_cycle_going() -> None:
     linear = fill_gaps(swing, known)
     assert np.abs(linear[70:85] - swing[70:85]).max() > 0.5      # what bridging alone would give
     np.testing.assert_array_equal(fill_gaps_periodic(swing, known, 0), swing)   # not periodic: untouched
+
+
+def test_missing_runs_are_the_maximal_unseen_spans() -> None:
+    assert missing_runs(np.array([0, 1, 1, 0, 0, 1, 0], bool)) == [(0, 1), (3, 5), (6, 7)]
+    assert missing_runs(np.ones(4, bool)) == []
+    assert missing_runs(np.zeros(3, bool)) == [(0, 3)]
