@@ -1,0 +1,217 @@
+"""Hands without a body: palm detector + hand landmark network, at most two hands tracked.
+
+Per frame each tracked hand runs the landmark network on the region its previous landmarks give
+(:meth:`HandLandmarks.next_roi`); a hand whose presence drops is lost. While fewer than two hands
+are tracked the palm detector (:mod:`models.detectors.palm`) searches the whole frame, and each new
+palm (not on a hand already tracked) gets the landmark network on the palm's rotated hand region,
+refined once by the landmarks' own region. Sides: a new hand takes the side the landmark network's
+handedness says (the free side when that one is taken); a tracked hand keeps its side, unless its
+handedness, averaged over time, clearly says the other side and that side is free. Two tracks on
+one hand (hands together) keep the one whose handedness fits its side better.
+
+Units: pixels of the full frame (x right, y down); world landmarks in metres, wrist-centred here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from core.keypoints_file import NUM_HAND
+from models.detectors.blazepose import rgb
+from models.detectors.hand_landmarks import HandLandmarkModel, HandLandmarks
+from models.detectors.palm import PalmDetector
+from models.detectors.roi import Roi
+
+SIDES = ("left", "right")
+
+
+@dataclass
+class HandsOnlyKeypoints:
+    """Both hands over T frames (arrays NaN / 0 where a hand was not found).
+
+    Attributes:
+        points_2d: side -> (T,21,2) px; world: side -> (T,21,3) metres, wrist-relative, camera-aligned
+        axes (x right, y down, z away); presence: side -> (T,) 0..1 (0: not found).
+        frame_index: (T,) source frames; fps: frames per second of the kept frames; image_size: (W, H).
+    """
+
+    points_2d: dict[str, np.ndarray]
+    world: dict[str, np.ndarray]
+    presence: dict[str, np.ndarray]
+    frame_index: np.ndarray
+    fps: float
+    image_size: tuple[int, int]
+    source: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.frame_index))
+
+    def found(self, side: str) -> np.ndarray:
+        """(T,) bool: frames where the ``side`` hand was found."""
+        return self.presence[side] > 0
+
+
+@dataclass
+class _Track:
+    hand: HandLandmarks
+    right_mean: float  # running mean of the handedness score (0 left .. 1 right)
+
+
+def _span(hand: HandLandmarks) -> float:
+    return float(np.ptp(hand.points_2d, axis=0).max()) + 1.0
+
+
+def _same_hand(a: HandLandmarks, b: HandLandmarks) -> bool:
+    """True when two landmark sets lie on one hand (mean point distance under a third of a span)."""
+    mean = float(np.linalg.norm(a.points_2d - b.points_2d, axis=1).mean())
+    return mean < 0.3 * min(_span(a), _span(b))
+
+
+class HandsOnlyTracker:
+    """Finds and tracks at most two hands, frame by frame (see the module docstring).
+
+    Args:
+        min_presence: landmark network score (0..1) to accept a hand.
+        palm_complexity, hand_complexity: 0 lite or 1 full networks.
+        handedness_memory: weight of the past in the running handedness mean (0..1).
+    """
+
+    def __init__(self, min_presence: float = 0.5, palm_complexity: int = 1, hand_complexity: int = 1,
+                 handedness_memory: float = 0.9, num_threads: int = 1) -> None:
+        self.min_presence, self.memory = min_presence, handedness_memory
+        self.palms = PalmDetector(palm_complexity, num_threads=num_threads)
+        self.landmarks = HandLandmarkModel(hand_complexity, num_threads)
+        self.tracks: dict[str, _Track | None] = {side: None for side in SIDES}
+        self.timings = {"palm": 0.0, "hands": 0.0}
+
+    def _landmarks(self, image_rgb: np.ndarray, roi) -> HandLandmarks | None:
+        start = time.perf_counter()
+        hand = self.landmarks.run(image_rgb, roi)
+        self.timings["hands"] += time.perf_counter() - start
+        return hand if hand.presence >= self.min_presence else None
+
+    def step(self, image_rgb: np.ndarray) -> dict[str, HandLandmarks | None]:
+        """Both hands in one frame ((H,W,3) uint8 RGB): side -> landmarks or None."""
+        for side in SIDES:  # follow the tracked hands
+            track = self.tracks[side]
+            if track is not None:
+                hand = self._landmarks(image_rgb, track.hand.next_roi())
+                self.tracks[side] = None if hand is None else _Track(hand, self._mean(track.right_mean, hand))
+        left, right = self.tracks["left"], self.tracks["right"]
+        if left is not None and right is not None and _same_hand(left.hand, right.hand):
+            drop = "left" if left.right_mean > right.right_mean else "right"  # the worse-fitting side goes
+            self.tracks[drop] = None
+        if any(track is None for track in self.tracks.values()):
+            self._search(image_rgb)
+        self._settle_sides()
+        return {side: (track.hand if track is not None else None) for side, track in self.tracks.items()}
+
+    def _mean(self, previous: float, hand: HandLandmarks) -> float:
+        return self.memory * previous + (1.0 - self.memory) * float(hand.right_score)
+
+    def _search(self, image_rgb: np.ndarray) -> None:
+        """Palm detection over the whole frame; new hands fill the free sides."""
+        start = time.perf_counter()
+        palms = self.palms.detect(image_rgb)
+        tracked = [t.hand for t in self.tracks.values() if t is not None]
+        if len(tracked) == 1:  # the other hand is often next to it: look closer there, that hand painted out
+            roi = tracked[0].next_roi()
+            masked = image_rgb.copy()
+            hull = cv2.convexHull(np.round(tracked[0].points_2d).astype(np.int32))
+            cv2.fillConvexPoly(masked, hull, (127, 127, 127))
+            palms += self.palms.detect(masked, Roi(roi.cx, roi.cy, 2.0 * roi.size))
+        self.timings["palm"] += time.perf_counter() - start
+        free = [side for side in SIDES if self.tracks[side] is None]
+        known = [t.hand for t in self.tracks.values() if t is not None]
+        new: list[HandLandmarks] = []
+        for palm in palms:
+            if len(new) == len(free):
+                break
+            if any(_inside(palm.keypoints[0], hand) for hand in known + new):
+                continue
+            hand = self._landmarks(image_rgb, palm.roi())
+            if hand is None:
+                continue
+            refined = self._landmarks(image_rgb, hand.next_roi())
+            hand = refined if refined is not None else hand
+            if not any(_same_hand(hand, other) for other in known + new):
+                new.append(hand)
+        if len(new) == 2:  # both sides free: the more right-handed one is the right hand
+            new.sort(key=lambda h: h.right_score)
+            self.tracks["left"], self.tracks["right"] = (_Track(h, float(h.right_score)) for h in new)
+        elif new:
+            hand = new[0]
+            said = "right" if hand.right_score >= 0.5 else "left"
+            # sure of the side already taken: most likely that hand again, seen through the other's fingers
+            if said in free or abs(hand.right_score - 0.5) < 0.3:
+                self.tracks[said if said in free else free[0]] = _Track(hand, float(hand.right_score))
+
+    def _settle_sides(self) -> None:
+        """A lone hand whose running handedness clearly says the other side moves there; two hands whose
+        running handedness both say the other side swap."""
+        left, right = self.tracks["left"], self.tracks["right"]
+        if left is not None and right is not None:
+            if left.right_mean > 0.65 and right.right_mean < 0.35:
+                self.tracks["left"], self.tracks["right"] = right, left
+            return
+        for side, other in (("left", "right"), ("right", "left")):
+            track = self.tracks[side]
+            if track is None or self.tracks[other] is not None:
+                continue
+            says_right = track.right_mean
+            if (side == "left" and says_right > 0.8) or (side == "right" and says_right < 0.2):
+                self.tracks[other], self.tracks[side] = track, None
+
+
+def _inside(point: np.ndarray, hand: HandLandmarks) -> bool:
+    """True when ``point`` (2,) px lies within the box of ``hand``'s landmarks."""
+    lo, hi = hand.points_2d.min(axis=0), hand.points_2d.max(axis=0)
+    return bool(np.all(point >= lo) and np.all(point <= hi))
+
+
+def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progress=None,
+                total: int | None = None, source: str = "",
+                tracker: HandsOnlyTracker | None = None) -> HandsOnlyKeypoints:
+    """Run :class:`HandsOnlyTracker` over ``frames`` (objects with ``index`` and ``image`` (H,W,3) uint8
+    BGR, as :class:`core.footage.Frame`); stage ``detect`` on ``progress`` when given."""
+    tracker = tracker or HandsOnlyTracker()
+    if progress is not None:
+        progress.stage("detect", total)
+    points = {side: [] for side in SIDES}
+    world = {side: [] for side in SIDES}
+    presence = {side: [] for side in SIDES}
+    index: list[int] = []
+    for frame in frames:
+        hands = tracker.step(rgb(frame.image))
+        index.append(int(frame.index))
+        for side in SIDES:
+            hand = hands[side]
+            if hand is None:
+                points[side].append(np.full((NUM_HAND, 2), np.nan))
+                world[side].append(np.full((NUM_HAND, 3), np.nan))
+                presence[side].append(0.0)
+            else:
+                points[side].append(hand.points_2d)
+                world[side].append(hand.world - hand.world[0])
+                presence[side].append(min(max(hand.presence, 1e-3), 1.0))
+        if progress is not None:
+            found = sum(hands[side] is not None for side in SIDES)
+            progress.update(len(index), f"{found} hands")
+    t = len(index)
+    return HandsOnlyKeypoints(
+        points_2d={s: np.asarray(points[s], np.float64).reshape(t, NUM_HAND, 2) for s in SIDES},
+        world={s: np.asarray(world[s], np.float64).reshape(t, NUM_HAND, 3) for s in SIDES},
+        presence={s: np.asarray(presence[s], np.float64).reshape(t) for s in SIDES},
+        frame_index=np.asarray(index, np.int64), fps=float(fps),
+        image_size=(int(image_size[0]), int(image_size[1])),
+        source=source, timings=dict(tracker.timings))
+
+
+__all__ = ["HandsOnlyKeypoints", "HandsOnlyTracker", "track_hands"]
