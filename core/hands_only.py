@@ -21,6 +21,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from core.fit.focal import FocalEstimate
 from core.keypoints_file import NUM_HAND
 from models.detectors.blazepose import rgb
 from models.detectors.hand_landmarks import HandLandmarkModel, HandLandmarks
@@ -214,4 +215,70 @@ def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progr
         source=source, timings=dict(tracker.timings))
 
 
-__all__ = ["HandsOnlyKeypoints", "HandsOnlyTracker", "track_hands"]
+def load_hand_models(mano_dir: str, device: str = "cpu") -> dict:
+    """Both MANO sides from ``mano_dir`` (ModelFileError, exit 3, when a file is missing or unreadable)."""
+    from models.body import load_hand_model
+
+    return {side: load_hand_model(mano_dir, side, device=device) for side in SIDES}
+
+
+def capture_hands(source: str, models: dict, progress, focal: FocalEstimate | None = None,
+                  smoothing: float = 1.0, start: int = 0, end: int | None = None,
+                  stride: int = 1) -> tuple[dict[str, np.ndarray], HandsOnlyKeypoints, dict[str, float]]:
+    """Footage -> hands -> MANO fit per hand -> ``subject = hands`` motion arrays (docs/formats.md).
+
+    Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``focal``: the user's (None: the
+    prior focal of the body path, a 50 degree horizontal field of view). Both hands share the shape
+    fitted on the hand seen longer. Returns (motion arrays, hands found, seconds per stage).
+
+    Raises InputError: no frames, or no hand in any frame.
+    """
+    from core.errors import InputError
+    from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov
+    from core.fit.mano import fit_hand
+    from core.footage import open_footage
+    from core.motion import CameraParams, HandParams, hand_motion
+
+    seconds: dict[str, float] = {}
+    start_s = time.perf_counter()
+    with open_footage(source, start=start, end=end, stride=stride) as footage:
+        info = footage.info
+        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps (hands only)")
+        found = track_hands(footage, info.fps / stride, (info.width, info.height), progress,
+                            getattr(footage, "planned_count", None), source=str(source))
+        for warning in footage.warnings:
+            progress.info(warning)
+    seconds["detect"] = time.perf_counter() - start_s
+    if found.num_frames == 0:
+        raise InputError(f"{source}: no frames to fit")
+    sides = [side for side in SIDES if found.found(side).any()]
+    if not sides:
+        raise InputError(f"{source}: no hands were found (hands-only capture needs a hand in view)")
+    width, height = found.image_size
+    if focal is None:
+        px = focal_from_fov(width, PRIOR_FOV_DEG)
+        focal = FocalEstimate(px, px * PRIOR_LOG_STD, "prior")
+    center = np.array([width / 2.0, height / 2.0])
+    start_s = time.perf_counter()
+    progress.stage("fit", len(sides))
+    sides.sort(key=lambda side: -int(found.found(side).sum()))  # the longer-seen hand sets the shape
+    hands, betas = [], None
+    for i, side in enumerate(sides):
+        fit = fit_hand(models[side], found.points_2d[side], found.world[side], found.presence[side],
+                       focal.focal_px, center, smoothing=smoothing, betas=betas)
+        betas = fit.betas
+        hands.append(HandParams(track_id=SIDES.index(side), side=side, betas=fit.betas,
+                                global_orient=fit.global_orient, hand_pose=fit.hand_pose, transl=fit.transl,
+                                valid=fit.valid, confidence=found.presence[side]))
+        progress.update(i + 1, f"{side} hand: {int(fit.valid.sum())} frames, {fit.residual_px:.1f} px")
+    hands.sort(key=lambda hand: hand.track_id)
+    seconds["fit"] = time.perf_counter() - start_s
+    camera = CameraParams(focal_px=(focal.focal_px, focal.focal_px),
+                          center_px=(float(center[0]), float(center[1])),
+                          focal_std_px=focal.std_px, focal_source=focal.source)
+    arrays = hand_motion(hands, models, fps=found.fps, image_size=found.image_size,
+                         frame_index=found.frame_index, camera=camera, source=str(source))
+    return arrays, found, seconds
+
+
+__all__ = ["HandsOnlyKeypoints", "HandsOnlyTracker", "capture_hands", "load_hand_models", "track_hands"]

@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "expression coefficients from the face landmarks")
     body.add_argument("--gender", choices=GENDERS, default=None,
                       help="which SMPL-X model of --smplx-dir to use (default neutral)")
+    hands = parser.add_argument_group("hands only (footage of hands, no body: MANO hands instead of SMPL-X)")
+    hands.add_argument("--hands-only", action="store_true",
+                       help="find hands without a body (palm detector) and fit one MANO hand per side; "
+                            "needs --mano-dir")
+    hands.add_argument("--mano-dir", default=None, metavar="DIR",
+                       help="folder with the official MANO files (MANO_RIGHT.pkl, MANO_LEFT.pkl; "
+                            "registration at mano.is.tue.mpg.de, never bundled)")
     add_range_and_people_arguments(parser)
 
 
@@ -69,6 +76,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if not Path(args.input).exists():
         raise InputError(f"{args.input}: no such file or folder")
     options = fit_options_from_args(args)
+    if args.hands_only or args.mano_dir is not None:
+        return run_hands_only(args, options, output, progress)
     if args.gender is not None and args.smplx_dir is None:
         raise InputError("--gender needs --smplx-dir (the mannequin-x body has one shape model)")
     if args.smplx_dir is not None and not args.smplx_dir.strip():
@@ -100,4 +109,45 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                   focal_std_px=fit.focal.std_px, focal_source=fit.focal.source, body_model=model.name,
                   expression_source=str(result.arrays["expression_source"]),
                   seconds={k: round(v, 3) for k, v in result.seconds.items()})
+    return 0
+
+
+def run_hands_only(args: argparse.Namespace, options: "FitOptions", output: Path, progress: Progress) -> int:
+    """``--hands-only --mano-dir DIR``: hands without a body -> a MANO (``subject = hands``) motion file."""
+    from core.capture import is_keypoints_file
+    from core.fit.focal import user_focal
+    from core.footage import open_footage
+    from core.hands_only import capture_hands, load_hand_models
+    from core.motion import write_motion
+
+    if not args.hands_only:
+        raise InputError("--mano-dir is for hands-only footage: add --hands-only (or leave --mano-dir out)")
+    if args.mano_dir is None or not args.mano_dir.strip():
+        raise InputError("--hands-only needs --mano-dir DIR, the folder holding MANO_RIGHT.pkl and "
+                         "MANO_LEFT.pkl")
+    if args.smplx_dir is not None or args.gender is not None:
+        raise InputError("--hands-only fits MANO hands: leave out --smplx-dir and --gender")
+    if args.person or args.drop_id or args.max_people is not None:
+        raise InputError("--person, --drop-id and --max-people choose people; --hands-only has no people")
+    if is_keypoints_file(args.input):
+        raise InputError("--hands-only runs on footage, not on a keypoints file")
+    progress.info(f"loading the official MANO hands from {args.mano_dir}")
+    models = load_hand_models(args.mano_dir, options.device)
+    focal = None
+    if args.fov_deg is not None or args.focal_mm is not None:
+        with open_footage(args.input, start=args.start, end=args.end, stride=args.stride) as footage:
+            width = footage.info.width
+        focal = user_focal(float(width), args.focal_mm, args.sensor_mm, args.fov_deg)
+    arrays, found, seconds = capture_hands(args.input, models, progress, focal=focal,
+                                           smoothing=options.smoothing, start=args.start, end=args.end,
+                                           stride=args.stride)
+    progress.stage("write", 1)
+    write_motion(output, arrays)
+    progress.update(1)
+    sides = [str(arrays[f"p{i}/side"]) for i in range(len(arrays["person_ids"]))]
+    progress.done(str(output), frames=found.num_frames, hands=sides,
+                  hands_found={side: int(found.found(side).sum()) for side in ("left", "right")},
+                  focal_px=float(arrays["camera_focal_px"][0]),
+                  focal_source=str(arrays["camera_focal_source"]),
+                  body_model="mano", seconds={k: round(v, 3) for k, v in seconds.items()})
     return 0
