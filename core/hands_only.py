@@ -7,7 +7,7 @@ palm (not on a hand already tracked) gets the landmark network on the palm's rot
 refined once by the landmarks' own region. Sides: a new hand takes the side the landmark network's
 handedness says (the free side when that one is taken); a tracked hand keeps its side, unless its
 handedness, averaged over time, clearly says the other side and that side is free. Two tracks on
-one hand (hands together) keep the one whose handedness fits its side better.
+one hand (hands together) keep the side that hand's handedness says.
 
 Units: pixels of the full frame (x right, y down); world landmarks in metres, wrist-centred here.
 """
@@ -29,6 +29,7 @@ from models.detectors.palm import PalmDetector
 from models.detectors.roi import Roi
 
 SIDES = ("left", "right")
+SWITCH_AFTER = 3
 
 
 @dataclass
@@ -63,6 +64,12 @@ class HandsOnlyKeypoints:
 class _Track:
     hand: HandLandmarks
     right_mean: float  # running mean of the handedness score (0 left .. 1 right)
+    against: int = 0  # consecutive frames whose handedness clearly said the other side
+
+
+def _says_other(side: str, right_score: float) -> bool:
+    """True when a handedness score (0 left .. 1 right) clearly says the side other than ``side``."""
+    return right_score > 0.8 if side == "left" else right_score < 0.2
 
 
 def _span(hand: HandLandmarks) -> float:
@@ -104,10 +111,14 @@ class HandsOnlyTracker:
             track = self.tracks[side]
             if track is not None:
                 hand = self._landmarks(image_rgb, track.hand.next_roi())
-                self.tracks[side] = None if hand is None else _Track(hand, self._mean(track.right_mean, hand))
+                self.tracks[side] = None if hand is None else _Track(
+                    hand, self._mean(track.right_mean, hand),
+                    track.against + 1 if _says_other(side, hand.right_score) else 0)
         left, right = self.tracks["left"], self.tracks["right"]
         if left is not None and right is not None and _same_hand(left.hand, right.hand):
-            drop = "left" if left.right_mean > right.right_mean else "right"  # the worse-fitting side goes
+            # one hand: it is the side its handedness says now (each track's past is its own side's)
+            now = 0.5 * (left.hand.right_score + right.hand.right_score)
+            drop = "left" if now >= 0.5 else "right"
             self.tracks[drop] = None
         if any(track is None for track in self.tracks.values()):
             self._search(image_rgb)
@@ -155,8 +166,9 @@ class HandsOnlyTracker:
                 self.tracks[said if said in free else free[0]] = _Track(hand, float(hand.right_score))
 
     def _settle_sides(self) -> None:
-        """A lone hand whose running handedness clearly says the other side moves there; two hands whose
-        running handedness both say the other side swap."""
+        """A lone hand whose running handedness, or the last ``SWITCH_AFTER`` frames' handedness, clearly
+        says the other side moves there (a track that slid onto the other hand where the hands cross);
+        two hands whose running handedness both say the other side swap."""
         left, right = self.tracks["left"], self.tracks["right"]
         if left is not None and right is not None:
             if left.right_mean > 0.65 and right.right_mean < 0.35:
@@ -166,9 +178,8 @@ class HandsOnlyTracker:
             track = self.tracks[side]
             if track is None or self.tracks[other] is not None:
                 continue
-            says_right = track.right_mean
-            if (side == "left" and says_right > 0.8) or (side == "right" and says_right < 0.2):
-                self.tracks[other], self.tracks[side] = track, None
+            if _says_other(side, track.right_mean) or track.against >= SWITCH_AFTER:
+                self.tracks[other], self.tracks[side] = _Track(track.hand, track.right_mean), None
 
 
 def _inside(point: np.ndarray, hand: HandLandmarks) -> bool:

@@ -212,3 +212,25 @@ def test_no_hands_in_view_is_a_clear_error(tmp_path: Path) -> None:
                      "--mano-dir", str(mano))
     assert result.returncode == 2 and "no hands were found" in result.stdout, result.stdout[-2000:]
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_lone_hand_moves_to_the_side_its_handedness_keeps_saying() -> None:
+    """A left track that slid onto the right hand (its handedness says right for SWITCH_AFTER frames)
+    becomes the right hand; one or two such frames, or both sides tracked, change nothing."""
+    from core.hands_only import SWITCH_AFTER, HandsOnlyTracker, _Track
+    from models.detectors.hand_landmarks import HandLandmarks
+    from models.detectors.roi import Roi
+
+    tracker = HandsOnlyTracker.__new__(HandsOnlyTracker)  # side logic only: no networks
+    points = np.random.default_rng(0).uniform(0, 50, (21, 2))
+    hand = HandLandmarks(1.0, points, np.zeros(21), np.zeros((21, 3)), Roi(25, 25, 60), right_score=0.9)
+    tracker.tracks = {"left": _Track(hand, 0.4, SWITCH_AFTER - 1), "right": None}
+    tracker._settle_sides()
+    assert tracker.tracks["left"] is not None and tracker.tracks["right"] is None
+    tracker.tracks = {"left": _Track(hand, 0.4, SWITCH_AFTER), "right": _Track(hand, 0.9)}
+    tracker._settle_sides()
+    assert tracker.tracks["left"].hand is hand and tracker.tracks["right"] is not None
+    tracker.tracks = {"left": _Track(hand, 0.4, SWITCH_AFTER), "right": None}
+    tracker._settle_sides()
+    assert tracker.tracks["left"] is None and tracker.tracks["right"].hand is hand
+    assert tracker.tracks["right"].against == 0
