@@ -51,10 +51,15 @@ class VIDEOMOCAP_PT_capture(_MocapPanel, Panel):
         sub.prop(settings, "frame_start", text="First")
         sub.prop(settings, "frame_end", text="Last")
 
-        layout.prop(settings, "max_people")
+        row = layout.row()
+        row.active = not settings.hands_only
+        row.prop(settings, "max_people")
         col = layout.column(heading="Capture")
-        col.prop(settings, "use_hands")
-        col.prop(settings, "use_face")
+        sub = col.column()
+        sub.active = not settings.hands_only
+        sub.prop(settings, "use_hands")
+        sub.prop(settings, "use_face")
+        col.prop(settings, "hands_only")
         layout.prop(settings, "focal_mode")
         if settings.focal_mode == "LENS":
             layout.prop(settings, "focal_mm")

@@ -300,7 +300,8 @@ class VIDEOMOCAP_AddonPreferences(AddonPreferences):
     mano_dir: StringProperty(
         name="MANO Models",
         description="Optional folder with the official MANO model files (registration at mano.is.tue.mpg.de; "
-                    "never bundled). Not used by Capture yet: captures are whole bodies (SMPL-X hands)",
+                    "never bundled). Used by Capture with Hands Only (footage of hands alone); whole-body "
+                    "captures use SMPL-X hands",
         subtype='DIR_PATH',
     )
 

@@ -81,6 +81,9 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
                             description="Capture finger motion")
     use_face: BoolProperty(name="Face", default=True,  # type: ignore[valid-type]
                            description="Capture jaw and expression")
+    hands_only: BoolProperty(name="Hands Only", default=False,  # type: ignore[valid-type]
+                             description="Footage of hands alone, no body in view: find the hands (at most "
+                                         "two) and fit MANO hands (needs MANO Models in the preferences)")
     focal_mode: EnumProperty(  # type: ignore[valid-type]
         name="Focal", items=(("AUTO", "Auto", "Estimate the focal length from the footage"),
                              ("LENS", "Lens", "Known focal length in mm and sensor width"),

@@ -32,30 +32,39 @@ LAST_STATUS: JobStatus | None = None
 
 
 def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: str, smplx_dir: str = "",
-                      gender: str = "neutral") -> list[str]:
+                      gender: str = "neutral", mano_dir: str = "") -> list[str]:
     """Arguments of ``python -m core capture`` for the scene's settings (``Scene.video_mocap``)
     and the body model: ``smplx_dir`` (the preferences' official SMPL-X folder, absolute; empty:
-    mannequin-x) with its ``gender``.
+    mannequin-x) with its ``gender``; with ``settings.hands_only``, MANO hands from ``mano_dir``
+    (the preferences' MANO folder, absolute) instead (people, hands, face and boxes do not apply).
 
-    Raises ValueError for settings that cannot be used (an empty box, an empty range).
+    Raises ValueError for settings that cannot be used (an empty box, an empty range, Hands Only
+    without a MANO folder).
     """
-    args = [footage, "-o", output, "--max-people", str(settings.max_people),
-            "--smoothing", f"{settings.smoothing:g}"]
-    if smplx_dir:
+    if settings.hands_only:
+        if not mano_dir:
+            raise ValueError("Hands Only needs the official MANO files: set MANO Models in the add-on's "
+                             "preferences")
+        args = [footage, "-o", output, "--smoothing", f"{settings.smoothing:g}", "--hands-only",
+                "--mano-dir", mano_dir]
+    else:
+        args = [footage, "-o", output, "--max-people", str(settings.max_people),
+                "--smoothing", f"{settings.smoothing:g}"]
+    if smplx_dir and not settings.hands_only:
         args += ["--smplx-dir", smplx_dir, "--gender", gender]
     if settings.use_frame_range:
         if settings.frame_end < settings.frame_start:
             raise ValueError(f"frame range {settings.frame_start}-{settings.frame_end} is empty")
         args += ["--start", str(settings.frame_start), "--end", str(settings.frame_end + 1)]
-    if not settings.use_hands:
+    if not settings.use_hands and not settings.hands_only:
         args.append("--no-hands")
-    if not settings.use_face:
+    if not settings.use_face and not settings.hands_only:
         args.append("--no-face")
     if settings.focal_mode == "LENS":
         args += ["--focal-mm", f"{settings.focal_mm:g}", "--sensor-mm", f"{settings.sensor_mm:g}"]
     elif settings.focal_mode == "FOV":
         args += ["--fov-deg", f"{settings.fov_deg:g}"]
-    for box in settings.boxes:
+    for box in () if settings.hands_only else settings.boxes:
         problem = box_problem(box)
         if problem:
             raise ValueError(problem)
@@ -91,6 +100,13 @@ def body_model_preferences(context: Context) -> tuple[str, str]:
     return os.path.abspath(bpy.path.abspath(folder)), prefs.smplx_gender
 
 
+def mano_preference(context: Context) -> str:
+    """The preferences' MANO folder, absolute, or "" (the worker checks its files: exit 3)."""
+    prefs = get_preferences(context)
+    folder = prefs.mano_dir.strip() if prefs is not None else ""
+    return os.path.abspath(bpy.path.abspath(folder)) if folder else ""
+
+
 def new_capture_job(context: Context) -> WorkerJob:
     """The worker job for the scene's settings; raises ValueError/WorkerPythonError with a message."""
     settings = context.scene.video_mocap
@@ -102,7 +118,8 @@ def new_capture_job(context: Context) -> WorkerJob:
     python = resolve_worker_python(context)
     smplx_dir, gender = body_model_preferences(context)
     output = new_take_path(footage)
-    argv = worker_command(python, "capture", capture_arguments(settings, footage, output, smplx_dir, gender))
+    argv = worker_command(python, "capture", capture_arguments(settings, footage, output, smplx_dir, gender,
+                                                               mano_preference(context)))
     return WorkerJob(argv, cwd=extension_root(), log_path=os.path.splitext(output)[0] + ".log")
 
 
