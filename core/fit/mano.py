@@ -24,10 +24,13 @@ import numpy as np
 import torch
 
 from core.fit.focal import solve_translation
+from core.fit.init import kabsch
+from core.fit.optim import Adam
 from core.fit.priors import hand_limits, limit_penalty
 from core.fit.smooth import fill_gaps, smooth_positions, smooth_rotations
 from models.body import HandModel
 from models.keypoints import MANO_HAND_MAP
+from models.kinematics import matrix_to_axis_angle_np
 
 PALM_LANDMARKS = (0, 5, 9, 13, 17)
 
@@ -42,20 +45,6 @@ class HandFit:
     transl: np.ndarray         # (T,3)
     valid: np.ndarray          # (T,) bool: the hand was found
     residual_px: float         # mean 2D distance of the model's landmarks after the fit (found frames)
-
-
-def _kabsch(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(3,3) rotation R minimising |R source_i - target_i| for centred (N,3) point sets."""
-    a, b = source - source.mean(0), target - target.mean(0)
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
-
-
-def _matrix_to_axis_angle(rot: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.Rodrigues(np.asarray(rot, np.float64))[0].reshape(3)
 
 
 def fit_hand(model: HandModel, points_2d: np.ndarray, world: np.ndarray, presence: np.ndarray,
@@ -92,8 +81,8 @@ def fit_hand(model: HandModel, points_2d: np.ndarray, world: np.ndarray, presenc
         rest_points = MANO_HAND_MAP.points(rest.transforms, model.rest_joints(betas0))[0].cpu().numpy()
         wrist_rest = rest.joints[0, 0].cpu().numpy()
     palm = [int(np.nonzero(rows == lm)[0][0]) for lm in PALM_LANDMARKS]
-    orient0 = np.stack([_matrix_to_axis_angle(_kabsch(rest_points[palm] - wrist_rest, obs_3d[i, palm]))
-                        for i in range(n)])
+    orient0 = matrix_to_axis_angle_np(kabsch(rest_points[palm] - wrist_rest, obs_3d[:, palm],
+                                             np.ones((n, len(palm)))))
     wrist_cam = solve_translation(obs_3d, obs_2d, np.ones(obs_2d.shape[:2]), focal_px, np.asarray(center))
     wrist_cam = fill_gaps(np.nan_to_num(wrist_cam, nan=0.0), np.isfinite(wrist_cam).all(-1)) \
         if not np.isfinite(wrist_cam).all() else wrist_cam
@@ -110,7 +99,9 @@ def fit_hand(model: HandModel, points_2d: np.ndarray, world: np.ndarray, presenc
     limits = f32(hand_limits(model.side))
     mean = model.hand_mean
     cx, cy = float(center[0]), float(center[1])
-    optimizer = torch.optim.Adam([orient, pose, transl] + ([] if fixed else [betas]), lr=0.02)
+    params = [orient, pose, transl] + ([] if fixed else [betas])
+    optimizer = Adam(params, [0.02] * len(params))
+    near = f32(np.diff(idx) == 1)  # consecutive found frames only
     for step in range(iterations):
         optimizer.zero_grad()
         out = model(betas.expand(n, 10), orient, pose, transl)
@@ -124,15 +115,13 @@ def fit_hand(model: HandModel, points_2d: np.ndarray, world: np.ndarray, presenc
         loss = loss_2d + 0.1 * loss_3d + 100.0 * limit_penalty(pose + mean, limits) / n
         loss = loss + 0.01 * (pose**2).sum() / n + 0.1 * (betas**2).sum()
         if n > 1:
-            near = f32(np.diff(idx) == 1)  # consecutive found frames only
             vel = ((pose[1:] - pose[:-1]) ** 2).sum((1, 2)) \
                 + 100.0 * ((transl[1:] - transl[:-1]) ** 2).sum(-1)
             loss = loss + (near * vel).sum() / n
         loss.backward()
         optimizer.step()
         if step == iterations // 2:
-            for group in optimizer.param_groups:
-                group["lr"] = 0.005
+            optimizer.lrs = [0.005] * len(params)
     with torch.no_grad():
         residual = float(torch.sqrt(d).mean())
     full = {"orient": np.zeros((t, 3)), "pose": np.zeros((t, 15, 3)), "transl": np.zeros((t, 3))}

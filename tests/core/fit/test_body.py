@@ -106,13 +106,13 @@ def test_smoothing_strength_changes_jitter(body_model, synth, smoothing: float) 
 
 def test_adam_matches_torch_optim() -> None:
     """The fitter's written-out Adam takes the same steps as torch.optim.Adam (per-parameter lr)."""
-    from core.fit.body import _Adam
+    from core.fit.optim import Adam
 
     torch.manual_seed(0)
     target = torch.randn(4, 3)
     a = [torch.nn.Parameter(torch.zeros(4, 3)), torch.nn.Parameter(torch.ones(2))]
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
-    mine = _Adam(a, [0.05, 0.01])
+    mine = Adam(a, [0.05, 0.01])
     ref = torch.optim.Adam([{"params": [p], "lr": lr} for p, lr in zip(b, [0.05, 0.01], strict=True)])
     for _ in range(30):
         for params, opt in ((a, mine), (b, ref)):
