@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import cv2
 import numpy as np
@@ -27,6 +27,9 @@ from models.detectors.blazepose import rgb
 from models.detectors.hand_landmarks import HandLandmarkModel, HandLandmarks
 from models.detectors.palm import PalmDetector
 from models.detectors.roi import Roi
+
+if TYPE_CHECKING:
+    from core.capture import UserCamera
 
 SIDES = ("left", "right")
 SWITCH_AFTER = 3
@@ -233,19 +236,19 @@ def load_hand_models(mano_dir: str, device: str = "cpu") -> dict:
     return {side: load_hand_model(mano_dir, side, device=device) for side in SIDES}
 
 
-def capture_hands(source: str, models: dict, progress, focal: FocalEstimate | None = None,
+def capture_hands(source: str, models: dict, progress, camera: UserCamera | None = None,
                   smoothing: float = 1.0, start: int = 0, end: int | None = None,
                   stride: int = 1) -> tuple[dict[str, np.ndarray], HandsOnlyKeypoints, dict[str, float]]:
     """Footage -> hands -> MANO fit per hand -> ``subject = hands`` motion arrays (docs/formats.md).
 
-    Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``focal``: the user's (None: the
-    prior focal of the body path, a 50 degree horizontal field of view). Both hands share the shape
+    Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``camera``: the user's lens (None:
+    the prior focal of the body path, a 50 degree horizontal field of view). Both hands share the shape
     fitted on the hand seen longer. Returns (motion arrays, hands found, seconds per stage).
 
     Raises InputError: no frames, or no hand in any frame.
     """
     from core.errors import InputError
-    from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov
+    from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov, user_focal
     from core.fit.mano import fit_hand
     from core.footage import open_footage
     from core.motion import CameraParams, HandParams, hand_motion
@@ -266,7 +269,9 @@ def capture_hands(source: str, models: dict, progress, focal: FocalEstimate | No
     if not sides:
         raise InputError(f"{source}: no hands were found (hands-only capture needs a hand in view)")
     width, height = found.image_size
-    if focal is None:
+    if camera is not None:
+        focal = user_focal(float(width), camera.focal_mm, camera.sensor_mm, camera.fov_deg)
+    else:
         px = focal_from_fov(width, PRIOR_FOV_DEG)
         focal = FocalEstimate(px, px * PRIOR_LOG_STD, "prior")
     center = np.array([width / 2.0, height / 2.0])

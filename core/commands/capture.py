@@ -114,9 +114,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
 
 def run_hands_only(args: argparse.Namespace, options: "FitOptions", output: Path, progress: Progress) -> int:
     """``--hands-only --mano-dir DIR``: hands without a body -> a MANO (``subject = hands``) motion file."""
-    from core.capture import is_keypoints_file
+    from core.capture import UserCamera, is_keypoints_file
     from core.fit.focal import user_focal
-    from core.footage import open_footage
     from core.hands_only import capture_hands, load_hand_models
     from core.motion import write_motion
 
@@ -133,12 +132,11 @@ def run_hands_only(args: argparse.Namespace, options: "FitOptions", output: Path
         raise InputError("--hands-only runs on footage, not on a keypoints file")
     progress.info(f"loading the official MANO hands from {args.mano_dir}")
     models = load_hand_models(args.mano_dir, options.device)
-    focal = None
+    camera = None
     if args.fov_deg is not None or args.focal_mm is not None:
-        with open_footage(args.input, start=args.start, end=args.end, stride=args.stride) as footage:
-            width = footage.info.width
-        focal = user_focal(float(width), args.focal_mm, args.sensor_mm, args.fov_deg)
-    arrays, found, seconds = capture_hands(args.input, models, progress, focal=focal,
+        user_focal(1000.0, args.focal_mm, args.sensor_mm, args.fov_deg)  # clear errors before detection
+        camera = UserCamera(args.focal_mm, args.sensor_mm, args.fov_deg)
+    arrays, found, seconds = capture_hands(args.input, models, progress, camera=camera,
                                            smoothing=options.smoothing, start=args.start, end=args.end,
                                            stride=args.stride)
     progress.stage("write", 1)
