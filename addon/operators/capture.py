@@ -41,30 +41,28 @@ def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: s
     Raises ValueError for settings that cannot be used (an empty box, an empty range, Hands Only
     without a MANO folder).
     """
-    if settings.hands_only:
-        if not mano_dir:
-            raise ValueError("Hands Only needs the official MANO files: set MANO Models in the add-on's "
-                             "preferences")
-        args = [footage, "-o", output, "--smoothing", f"{settings.smoothing:g}", "--hands-only",
-                "--mano-dir", mano_dir]
-    else:
-        args = [footage, "-o", output, "--max-people", str(settings.max_people),
-                "--smoothing", f"{settings.smoothing:g}"]
-    if smplx_dir and not settings.hands_only:
-        args += ["--smplx-dir", smplx_dir, "--gender", gender]
+    if settings.hands_only and not mano_dir:
+        raise ValueError("Hands Only needs the official MANO files: set MANO Models in the add-on's "
+                         "preferences")
+    args = [footage, "-o", output, "--smoothing", f"{settings.smoothing:g}"]
     if settings.use_frame_range:
         if settings.frame_end < settings.frame_start:
             raise ValueError(f"frame range {settings.frame_start}-{settings.frame_end} is empty")
         args += ["--start", str(settings.frame_start), "--end", str(settings.frame_end + 1)]
-    if not settings.use_hands and not settings.hands_only:
-        args.append("--no-hands")
-    if not settings.use_face and not settings.hands_only:
-        args.append("--no-face")
     if settings.focal_mode == "LENS":
         args += ["--focal-mm", f"{settings.focal_mm:g}", "--sensor-mm", f"{settings.sensor_mm:g}"]
     elif settings.focal_mode == "FOV":
         args += ["--fov-deg", f"{settings.fov_deg:g}"]
-    for box in () if settings.hands_only else settings.boxes:
+    if settings.hands_only:  # people, hands, face and boxes do not apply
+        return args + ["--hands-only", "--mano-dir", mano_dir]
+    args += ["--max-people", str(settings.max_people)]
+    if smplx_dir:
+        args += ["--smplx-dir", smplx_dir, "--gender", gender]
+    if not settings.use_hands:
+        args.append("--no-hands")
+    if not settings.use_face:
+        args.append("--no-face")
+    for box in settings.boxes:
         problem = box_problem(box)
         if problem:
             raise ValueError(problem)
