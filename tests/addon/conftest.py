@@ -240,6 +240,24 @@ def avatar_tools():
 
 
 @pytest.fixture(scope="session")
+def worker_parse():
+    """``parse(argv) -> dict``: ``argv`` parsed by the real worker's own argument parser (in the
+    worker's Python), to check what the add-on would run."""
+    import json
+    import subprocess
+
+    def parse(argv: list[str]) -> dict:
+        code = ("import json, sys; from core.__main__ import build_parser; p, _ = build_parser(); "
+                "a = p.parse_args(json.loads(sys.argv[1])); print(json.dumps(vars(a)))")
+        result = subprocess.run([str(WORKER_PYTHON), "-c", code, json.dumps(argv)], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    return parse
+
+
+@pytest.fixture(scope="session")
 def extension_loader():
     """(enable_extension, disable_extension) for tests that manage the extension themselves."""
     return enable_extension, disable_extension

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import bpy
@@ -25,18 +23,7 @@ def prefs(ext):
     return preferences
 
 
-def _worker_parse(argv: list[str]) -> dict:
-    """Parse ``argv`` with the real worker's own argument parser (in the worker's Python)."""
-    code = ("import json, sys; from core.__main__ import build_parser; p, _ = build_parser(); "
-            "a = p.parse_args(json.loads(sys.argv[1])); print(json.dumps(vars(a)))")
-    result = subprocess.run([str(WORKER), "-c", code, json.dumps(argv)], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@needs_worker
-def test_settings_become_the_worker_arguments(ext, empty_scene):
+def test_settings_become_the_worker_arguments(ext, empty_scene, worker_parse):
     capture = ext.operators.capture
     s = empty_scene.video_mocap
     s.use_frame_range, s.frame_start, s.frame_end = True, 5, 40
@@ -45,14 +32,14 @@ def test_settings_become_the_worker_arguments(ext, empty_scene):
     for text in ("10,20,110,220@5", "300.5,40,400,300@12"):
         assert bpy.ops.video_mocap.box_add(text=text) == {"FINISHED"}
     args = capture.capture_arguments(s, "/footage/clip.mp4", "/out/m.npz")
-    parsed = _worker_parse(["--progress", "json", "capture", *args])
+    parsed = worker_parse(["--progress", "json", "capture", *args])
     assert parsed["input"] == "/footage/clip.mp4" and parsed["output"] == "/out/m.npz"
     assert (parsed["start"], parsed["end"]) == (5, 41)  # the panel's last frame is inclusive
     assert (parsed["max_people"], parsed["no_hands"], parsed["no_face"], parsed["smoothing"]) == (2, True, False, 0.5)
     assert (parsed["focal_mm"], parsed["sensor_mm"], parsed["fov_deg"]) == (24.0, 23.5, None)
     assert parsed["person"] == ["10,20,110,220@5", "300.5,40,400,300@12"]
     s.focal_mode, s.fov_deg, s.use_frame_range = "FOV", 60.0, False
-    parsed = _worker_parse(["capture", *capture.capture_arguments(s, "a.mp4", "b.npz")])
+    parsed = worker_parse(["capture", *capture.capture_arguments(s, "a.mp4", "b.npz")])
     assert (parsed["fov_deg"], parsed["focal_mm"], parsed["start"], parsed["end"]) == (60.0, None, 0, None)
 
 
@@ -121,7 +108,7 @@ def smplx_prefs(prefs):
 
 
 @needs_worker
-def test_smplx_preferences_become_the_worker_arguments(smplx_prefs, ext, empty_scene, tmp_path):
+def test_smplx_preferences_become_the_worker_arguments(smplx_prefs, ext, empty_scene, tmp_path, worker_parse):
     capture = ext.operators.capture
     settings = empty_scene.video_mocap
     settings.footage_path = str(tmp_path / "clip.mp4")
@@ -130,7 +117,7 @@ def test_smplx_preferences_become_the_worker_arguments(smplx_prefs, ext, empty_s
     assert "--smplx-dir" not in job.argv and "--gender" not in job.argv  # unset: mannequin-x
     smplx_prefs.smplx_dir, smplx_prefs.smplx_gender = str(tmp_path / "models") + "/", "female"
     job = capture.new_capture_job(bpy.context)
-    parsed = _worker_parse(job.argv[job.argv.index("capture"):])
+    parsed = worker_parse(job.argv[job.argv.index("capture"):])
     assert parsed["smplx_dir"] == str(tmp_path / "models") and parsed["gender"] == "female"
     smplx_prefs.smplx_dir = "   "  # blank is unset
     assert "--smplx-dir" not in capture.new_capture_job(bpy.context).argv

@@ -4,7 +4,6 @@ test-made MANO files) is read and built into two MANO armatures, directly and by
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -63,17 +62,8 @@ def mano_prefs(ext):
     preferences.mano_dir = ""
 
 
-def _worker_parse(argv: list[str]) -> dict:
-    code = ("import json, sys; from core.__main__ import build_parser; p, _ = build_parser(); "
-            "a = p.parse_args(json.loads(sys.argv[1])); print(json.dumps(vars(a)))")
-    result = subprocess.run([str(WORKER), "-c", code, json.dumps(argv)], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.skipif(not WORKER.exists(), reason="worker environment not installed")
-def test_hands_only_setting_becomes_the_worker_arguments(mano_prefs, ext, empty_scene, tmp_path):
+def test_hands_only_setting_becomes_the_worker_arguments(mano_prefs, ext, empty_scene, tmp_path,
+                                                         worker_parse):
     capture = ext.operators.capture
     settings = empty_scene.video_mocap
     settings.footage_path = str(tmp_path / "clip.mp4")
@@ -84,12 +74,12 @@ def test_hands_only_setting_becomes_the_worker_arguments(mano_prefs, ext, empty_
         capture.new_capture_job(bpy.context)
     mano_prefs.mano_dir = str(tmp_path / "mano") + "/"
     job = capture.new_capture_job(bpy.context)
-    parsed = _worker_parse(job.argv[job.argv.index("capture"):])
+    parsed = worker_parse(job.argv[job.argv.index("capture"):])
     assert parsed["hands_only"] and parsed["mano_dir"] == str(tmp_path / "mano")
     assert parsed["person"] == [] and parsed["max_people"] is None and not parsed["no_hands"]
     assert parsed["fov_deg"] == 40.0 and parsed["smplx_dir"] is None
     settings.hands_only = False
-    parsed = _worker_parse(capture.new_capture_job(bpy.context).argv[job.argv.index("capture"):])
+    parsed = worker_parse(capture.new_capture_job(bpy.context).argv[job.argv.index("capture"):])
     assert not parsed["hands_only"] and parsed["mano_dir"] is None and parsed["no_hands"]
 
 
