@@ -95,7 +95,7 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     observations = [observations_from_keypoints(arrays, i) for i in range(len(keypoints.people))]
     progress.stage("fit", 2 * len(observations))
     clip = fit_clip(observations, tuple(int(v) for v in keypoints.image_size), float(keypoints.fps), model,
-                    options, lambda done, msg: progress.update(done + 1, msg))
+                    options, lambda done, msg: progress.update(done + 1, msg), keypoints.horizon)
     focal = clip.focal
     progress.info(f"focal {focal.focal_px:.0f} px (+-{focal.std_px:.0f}, {focal.source})")
     source = expression_source(model, options)

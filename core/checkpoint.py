@@ -350,9 +350,11 @@ def stitch(chunks: list[Keypoints]) -> Keypoints:
     for chunk in chunks:
         for k, v in chunk.timings.items():
             timings[k] = timings.get(k, 0.0) + v
+    # each chunk found its horizon on its own frames (static camera: the same line); the first found
+    horizon = next((np.asarray(c.horizon) for c in chunks if np.asarray(c.horizon).any()), np.zeros(3))
     return Keypoints(source=first.source, fps=first.fps, image_size=first.image_size,
                      frame_index=np.concatenate(frame_index).astype(np.int64),
-                     people=[people[k] for k in sorted(people)], timings=timings)
+                     people=[people[k] for k in sorted(people)], horizon=horizon, timings=timings)
 
 
 def _keypoints_from_arrays(arrays: Mapping[str, np.ndarray]) -> Keypoints:
@@ -362,7 +364,9 @@ def _keypoints_from_arrays(arrays: Mapping[str, np.ndarray]) -> Keypoints:
               for i, pid in enumerate(ids)]
     size = np.asarray(arrays["image_size"]).astype(np.int64).reshape(2)
     return Keypoints(source=str(arrays["source"]), fps=float(arrays["fps"]), image_size=(int(size[0]), int(size[1])),
-                     frame_index=np.asarray(arrays["frame_index"]).astype(np.int64).reshape(-1), people=people)
+                     frame_index=np.asarray(arrays["frame_index"]).astype(np.int64).reshape(-1), people=people,
+                     horizon=np.asarray(arrays["horizon"], np.float64).reshape(3) if "horizon" in arrays
+                     else np.zeros(3))
 
 
 def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", progress: "Progress",

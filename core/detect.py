@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError
+from core.horizon import HorizonSampler
 from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
 from core.track import Observation, Tracker, appearance, crowded, hs_table
@@ -462,6 +463,7 @@ class KeypointPipeline:
         self._prompted: set[int] = set()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-landmarks")
         self._pending: Future[dict[int, PersonFrame]] | None = None
+        self.horizon = HorizonSampler()
 
     def process(self, frame: "Frame") -> dict[int, PersonFrame]:
         """Track ids -> keypoints of the people seen in this frame (:meth:`submit`, then :meth:`wait`)."""
@@ -557,6 +559,10 @@ class KeypointPipeline:
         matched = self.tracker.update(observations)
         self._prompted.update(t.id for t in self.tracker.tracks if t.source == "prompt")
         self.timings["track"] += time.perf_counter() - start
+        if self.horizon.wants():
+            self.horizon.add(image_bgr, people_mask(image_bgr.shape, [o.body for o in observations]))
+        else:
+            self.horizon.add(image_bgr)
 
         self.wait()  # the previous frame's hands and face: their per-person state is reused now
         for ended in self.tracker.ended:
@@ -623,8 +629,12 @@ class KeypointPipeline:
         timings = dict(self.timings)
         timings.update(self.landmarks.timings)
         timings.update({f"cue_{name}": value for name, value in self.cues.timings.items()})
+        start = time.perf_counter()
+        horizon = self.horizon.horizon(self.width)
+        timings["horizon"] = time.perf_counter() - start
         return Keypoints(source=self.source, fps=self.fps, image_size=(self.width, self.height),
-                         frame_index=np.array(self.frames, dtype=np.int64), people=people, timings=timings)
+                         frame_index=np.array(self.frames, dtype=np.int64), people=people,
+                         horizon=np.zeros(3) if horizon is None else horizon.line, timings=timings)
 
     def close(self) -> None:
         self._background.shutdown(wait=True)

@@ -77,6 +77,8 @@ class Keypoints:
         image_size: (W, H) px.
         frame_index: (T,) source frame number of each row.
         people: one entry per tracked person, in ``person_ids`` order.
+        horizon: (3,) the scene's horizon ``a x + b y + c = 0`` in px ((a, b) unit, b > 0), or
+            zeros where none was found (:mod:`core.horizon`).
         timings: seconds spent per stage (not saved; for benchmarks and summaries).
     """
 
@@ -85,6 +87,7 @@ class Keypoints:
     image_size: tuple[int, int]
     frame_index: np.ndarray
     people: list[PersonKeypoints] = field(default_factory=list)
+    horizon: np.ndarray = field(default_factory=lambda: np.zeros(3))
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -104,6 +107,7 @@ class Keypoints:
             "image_size": np.array(self.image_size, dtype=np.int64).reshape(2),
             "frame_index": np.asarray(self.frame_index, dtype=np.int64).reshape(-1),
             "person_ids": self.person_ids,
+            "horizon": np.asarray(self.horizon, dtype=np.float64).reshape(3),
         }
         for i, person in enumerate(self.people):
             for name, (shape, dtype) in PERSON_FIELDS.items():
@@ -141,6 +145,11 @@ def validate(keypoints: Keypoints) -> None:
         raise InputError(f"keypoints: bad image_size {keypoints.image_size}")
     if not np.isfinite(keypoints.fps) or keypoints.fps <= 0:
         raise InputError(f"keypoints: bad fps {keypoints.fps}")
+    horizon = np.asarray(keypoints.horizon, dtype=np.float64)
+    if horizon.shape != (3,) or not np.isfinite(horizon).all():
+        raise InputError(f"keypoints: horizon must be 3 finite numbers, got {horizon.tolist()}")
+    if horizon.any() and np.hypot(horizon[0], horizon[1]) < 1e-9:
+        raise InputError(f"keypoints: horizon {horizon.tolist()} is not a line")
     ids = keypoints.person_ids
     if len(set(ids.tolist())) != len(ids):
         raise InputError(f"keypoints: person ids are not unique: {ids.tolist()}")
@@ -193,7 +202,9 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
         keypoints = Keypoints(source=str(arrays["source"]), fps=float(arrays["fps"]),
                               image_size=(int(size[0]), int(size[1])) if size.size == 2 else tuple(size),
                               frame_index=arrays["frame_index"].astype(np.int64).reshape(t),
-                              people=people)
+                              people=people,
+                              horizon=arrays["horizon"].astype(np.float64).reshape(3) if "horizon" in arrays
+                              else np.zeros(3))
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: malformed keypoints file: {exc}") from exc
     validate(keypoints)

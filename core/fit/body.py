@@ -161,6 +161,7 @@ _NB = len(BODY_MAP.landmarks)
 _NH = len(kp.LEFT_HAND_MAP.landmarks)
 _LM = kp.POSE_LANDMARK_NAMES.index
 HIP_ROWS = BODY_MAP.rows([_LM("left_hip"), _LM("right_hip")])
+SHOULDER_ROWS = BODY_MAP.rows([_LM("left_shoulder"), _LM("right_shoulder")])
 FOOT_ROWS = [BODY_MAP.rows([_LM(f"{s}_ankle"), _LM(f"{s}_heel"), _LM(f"{s}_foot_index")])
              for s in ("left", "right")]   # ankle, heel, toe tip per foot
 _LEG_ROWS = BODY_MAP.rows([_LM(f"{s}_{j}") for s in ("left", "right")
@@ -499,7 +500,7 @@ def _optimise(person: _Person, loss_fn: Callable[[], Tensor], params: list[Tenso
 
 def fit_clip(observations: list[PersonObservations], image_size: tuple[int, int], fps: float,
              model: BodyModel, options: FitOptions | None = None,
-             progress: ProgressFn | None = None) -> ClipFit:
+             progress: ProgressFn | None = None, horizon: np.ndarray | None = None) -> ClipFit:
     """Fit everyone in a clip.
 
     Args:
@@ -509,6 +510,8 @@ def fit_clip(observations: list[PersonObservations], image_size: tuple[int, int]
         model: the body model (its device is used for rest joints).
         options: settings (defaults: estimate focal, hands and face on, smoothing 1).
         progress: called with (people done, message).
+        horizon: (3,) the scene's horizon line in px (:mod:`core.horizon`), or None / zeros:
+            the focal estimate then stands upright people on it.
 
     Returns: the fitted people and camera.
     """
@@ -518,13 +521,14 @@ def fit_clip(observations: list[PersonObservations], image_size: tuple[int, int]
     if options.device == "cpu":
         torch.set_num_threads(1)  # tiny tensors: one thread is faster and never spins on a busy machine
     try:
-        return _fit_clip(observations, image_size, fps, model, options, progress)
+        return _fit_clip(observations, image_size, fps, model, options, progress, horizon)
     finally:
         torch.set_num_threads(threads)
 
 
 def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int], fps: float,
-              model: BodyModel, options: FitOptions, progress: ProgressFn | None) -> ClipFit:
+              model: BodyModel, options: FitOptions, progress: ProgressFn | None,
+              horizon: np.ndarray | None) -> ClipFit:
     seconds: dict[str, float] = {}
     center = np.array(image_size, np.float64) / 2.0
     start = time.perf_counter()
@@ -571,7 +575,7 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
     seconds["lift"] = time.perf_counter() - start
 
     t0 = time.perf_counter()
-    focal = options.focal or _estimate_focal(people, image_size)
+    focal = options.focal or _estimate_focal(people, image_size, horizon)
     seconds["focal"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -610,12 +614,16 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
                    seconds=seconds)
 
 
-def _estimate_focal(people: list[_Person], image_size: tuple[int, int]) -> focal_mod.FocalEstimate:
+def _estimate_focal(people: list[_Person], image_size: tuple[int, int],
+                    horizon: np.ndarray | None = None) -> focal_mod.FocalEstimate:
     bodies = []
     for person in people:
         pts = person.markers_np(with_transl=False)
         bodies.append((pts[person.seen], person.body_2d_np[person.seen], person.w_body_np[person.seen]))
-    return focal_mod.estimate_focal(bodies, image_size)
+    upright = None
+    if horizon is not None and np.asarray(horizon).any():
+        upright = focal_mod.Upright(np.asarray(horizon, np.float64), tuple(SHOULDER_ROWS), tuple(HIP_ROWS))
+    return focal_mod.estimate_focal(bodies, image_size, upright=upright)
 
 
 def _smooth_translation(transl: np.ndarray, sigma: float) -> np.ndarray:

@@ -40,7 +40,7 @@ cut off).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +59,18 @@ DEPTH_SCALE_LOG_STD = 0.3
 """1-sigma of log(depth scale) of the lifted 3D body: the per-clip spread of the depths
 about the body's centre, fitted vs true, on the ground-truth samples (log ratios from
 -0.57 to +0.46, RMS 0.29; MediaPipe world landmarks)."""
+UPRIGHT_MAX_DEG = 20.0
+"""A frame's 3D torso within this angle of the scene's up is taken as upright (standing,
+walking); others (bending, lying) keep the landmark network's lean."""
+UPRIGHT_LEAN_STD_DEG = 2.0
+"""1-sigma of an upright person's torso lean about the camera's x axis (hips to shoulders vs the
+floor's normal: medians 0.6-3.6 degrees on the ground-truth samples)."""
+HORIZON_CHECK_DEG = 15.0
+"""A horizon whose up is further than this from people's 3D torsos (median over frames, at the
+prior focal) is not the ground's (the lifted torsos are 2.5-10 degrees off on the samples)."""
+HORIZON_STD = 0.01
+"""1-sigma of the found horizon's height, as a share of the image height (within 2 px of the
+truth at 480 px on the ground-truth samples)."""
 
 
 @dataclass(frozen=True)
@@ -158,11 +170,100 @@ def project(points: np.ndarray, focal: float, center: np.ndarray) -> np.ndarray:
     return focal * points[..., :2] / z + center
 
 
+@dataclass(frozen=True)
+class Upright:
+    """Stand people upright on a known horizon: for a candidate focal ``f`` the world's up in
+    camera axes is ``K(f)^T line`` (the ground plane's normal), and each frame whose torso
+    (mean of ``top`` rows minus mean of ``bottom`` rows of the 3D points) is within
+    ``UPRIGHT_MAX_DEG`` of it is turned about its centroid so that the torso is along it,
+    tilted by ``lean_deg`` about the camera's x axis (0, or +-the lean uncertainty). Which frames
+    are upright is decided once, with the up of ``select_focal`` (px; 0: each candidate's own),
+    so that the profile over focals has no steps.
+
+    line: (3,) horizon ``a x + b y + c = 0`` px; top, bottom: row indices into the points."""
+
+    line: np.ndarray
+    top: tuple[int, ...]
+    bottom: tuple[int, ...]
+    lean_deg: float = 0.0
+    select_focal: float = 0.0
+
+    def up(self, focal: float, center: np.ndarray) -> np.ndarray:
+        """(3,) unit world up in camera axes (y down) for a focal (px) and principal point (2,) px."""
+        k = np.array([[focal, 0.0, center[0]], [0.0, focal, center[1]], [0.0, 0.0, 1.0]])
+        up = k.T @ np.asarray(self.line, np.float64)
+        up = up / np.linalg.norm(up)
+        up = -up if up[1] > 0 else up
+        a = math.radians(self.lean_deg)
+        rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(a), -math.sin(a)], [0.0, math.sin(a), math.cos(a)]])
+        return rx @ up
+
+    def fits(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
+             center: np.ndarray) -> bool:
+        """Whether the people can stand on this horizon (a line that is not the ground's
+        horizon, from a textured scene, is refused): in most seen frames their lowest confident
+        2D landmark is below it (the camera is above the ground), and their 3D torsos are, at
+        the median, within ``HORIZON_CHECK_DEG`` of the up it gives at ``focal`` (px)."""
+        up = self.up(focal, center)
+        a, b, c = np.asarray(self.line, np.float64) * (1.0 if self.line[1] >= 0 else -1.0)
+        below, angles = [], []
+        for p3, p2, w in bodies:
+            conf = w > 0.3
+            seen = conf.any(1)
+            if not seen.any():
+                continue
+            lowest = np.argmax(np.where(conf, p2[..., 1], -np.inf), axis=1)[seen]
+            pts = p2[seen][np.arange(int(seen.sum())), lowest]
+            below.append(a * pts[:, 0] + b * pts[:, 1] + c > 0)
+            torso = p3[seen][:, list(self.top)].mean(1) - p3[seen][:, list(self.bottom)].mean(1)
+            torso = torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
+            angles.append(np.degrees(np.arccos(np.clip(torso @ up, -1.0, 1.0))))
+        if not below:
+            return False
+        return bool(np.concatenate(below).mean() > 0.5 and np.median(np.concatenate(angles)) <= HORIZON_CHECK_DEG)
+
+    def apply(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
+              center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The bodies with their upright frames turned onto the world's up (see the class)."""
+        up = self.up(focal, center)
+        out = []
+        for p3, p2, w in bodies:
+            torso = p3[:, list(self.top)].mean(1) - p3[:, list(self.bottom)].mean(1)      # (T, 3)
+            torso = torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
+            rot = rotations_between(torso, up)
+            cos = torso @ (self.up(self.select_focal, center) if self.select_focal > 0 else up)
+            rot[cos < math.cos(math.radians(UPRIGHT_MAX_DEG))] = np.eye(3)
+            centre = p3.mean(1, keepdims=True)
+            out.append((np.einsum("tij,tmj->tmi", rot, p3 - centre) + centre, p2, w))
+        return out
+
+
+def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) smallest rotations taking unit vectors a (T, 3) onto the unit vector b (3,)
+    (Rodrigues; a = -b, which :class:`Upright` never turns, gives the identity)."""
+    v = np.cross(a, b)
+    c = a @ b
+    vx = np.zeros((len(a), 3, 3))
+    vx[:, 0, 1], vx[:, 0, 2], vx[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    vx[:, 1, 0], vx[:, 2, 0], vx[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
+    rot = np.eye(3) + vx + vx @ vx / np.clip(1.0 + c, 1e-9, None)[:, None, None]
+    rot[c < -1.0 + 1e-9] = np.eye(3)
+    return rot
+
+
 def _profile_costs(logs: np.ndarray, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   center: np.ndarray) -> tuple[np.ndarray, int]:
+                   center: np.ndarray, upright: Upright | None = None) -> tuple[np.ndarray, int]:
     """(K,) log focals -> (K,) sums of squared, size-normalised, clipped reprojection errors,
-    and the number of weighted points."""
-    focals = np.exp(np.asarray(logs, np.float64))
+    and the number of weighted points. With ``upright`` the 3D bodies depend on the focal
+    (one pass per candidate)."""
+    logs = np.asarray(logs, np.float64)
+    if upright is not None:
+        total, count = np.zeros(len(logs)), 0
+        for k, lf in enumerate(logs):
+            costs, count = _profile_costs(lf[None], upright.apply(bodies, math.exp(lf), center), center)
+            total[k] = costs[0]
+        return total, count
+    focals = np.exp(logs)
     total, count = np.zeros(len(focals)), 0
     for p3, p2, w in bodies:
         t = _translations(p3, p2, w, focals, center)                 # (K, T, 3)
@@ -201,14 +302,14 @@ def _scale_depth(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
 
 
 def _profile_minimum(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], center: np.ndarray,
-                     logs: np.ndarray) -> float:
+                     logs: np.ndarray, upright: Upright | None = None) -> float:
     """Log focal minimising the profile: the best node of the grid ``logs``, a finer grid
     around it, then a parabola through the best three."""
-    costs, _ = _profile_costs(logs, bodies, center)
+    costs, _ = _profile_costs(logs, bodies, center, upright)
     k = int(np.argmin(costs))
     lo, hi = logs[max(k - 1, 0)], logs[min(k + 1, len(logs) - 1)]
     fine = np.linspace(lo, hi, 9)
-    fine_costs, _ = _profile_costs(fine, bodies, center)
+    fine_costs, _ = _profile_costs(fine, bodies, center, upright)
     j = int(np.clip(np.argmin(fine_costs), 1, 7))
     x3, y3 = fine[j - 1:j + 2], fine_costs[j - 1:j + 2]
     a, b, _ = np.polyfit(x3 - x3[1], y3, 2)
@@ -218,7 +319,8 @@ def _profile_minimum(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], ce
 
 def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], image_size: tuple[int, int],
                    prior_fov_deg: float = PRIOR_FOV_DEG, prior_log_std: float = PRIOR_LOG_STD,
-                   depth_log_std: float = DEPTH_SCALE_LOG_STD, grid: int = 24) -> FocalEstimate:
+                   depth_log_std: float = DEPTH_SCALE_LOG_STD, grid: int = 24,
+                   upright: Upright | None = None) -> FocalEstimate:
     """Focal from people's known 3D structure and its projection.
 
     Args:
@@ -228,6 +330,9 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
         prior_fov_deg, prior_log_std: the prior on log focal.
         depth_log_std: 1-sigma of the log depth scale of ``points_3d`` (0: exact depths).
         grid: number of log-spaced candidates between 10 and 120 degrees field of view.
+        upright: the scene's horizon and the torso rows: people are stood upright on it for
+            each candidate focal (their lean then comes from the scene, not from ``points_3d``),
+            and the lean's and the horizon's uncertainties join the systematic variance.
 
     Returns: the posterior estimate; ``source`` is ``prior`` when the data's own
     uncertainty is larger than the prior's.
@@ -239,19 +344,28 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     _, count = _profile_costs(np.array([prior]), bodies, center)
     if count < 6:
         return FocalEstimate(math.exp(prior), math.exp(prior) * prior_log_std, "prior")
-    best = _profile_minimum(bodies, center, logs)
+    if upright is not None and upright.select_focal <= 0:
+        upright = replace(upright, select_focal=math.exp(prior))
+    if upright is not None and not upright.fits(bodies, upright.select_focal, center):
+        upright = None
+    best = _profile_minimum(bodies, center, logs, upright)
     # statistical variance: the curvature over a wide bracket (flat profiles: small curvature)
     step = 0.15
-    (cm, c0, cp), _ = _profile_costs(np.array([best - step, best, best + step]), bodies, center)
+    (cm, c0, cp), _ = _profile_costs(np.array([best - step, best, best + step]), bodies, center, upright)
     curvature = max((cp + cm - 2 * c0) / step**2, 1e-12)
     sigma2 = max(c0, 1e-12) / max(count - 3, 1)
     stat_var = 2.0 * sigma2 / curvature * _CORRELATION_INFLATION**2
-    # systematic variance: how far the minimum moves with the 3D depth scale
+    # systematic variance: how far the minimum moves with the 3D depth scale (and, upright, with
+    # the people's lean and the horizon's height), half the spread per cause
     sys_var = 0.0
     if depth_log_std > 0:
-        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, logs)
+        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, logs, upright)
                    for sign in (-1.0, 1.0)]
-        sys_var = ((shifted[1] - shifted[0]) / 2.0) ** 2
+        sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
+    if upright is not None:
+        for variant in _upright_variants(upright, float(image_size[1])):
+            shifted = [_profile_minimum(bodies, center, logs, v) for v in variant]
+            sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
     data_var = stat_var + sys_var
     prior_var = prior_log_std**2
     post = (best / data_var + prior / prior_var) / (1.0 / data_var + 1.0 / prior_var)
@@ -259,3 +373,11 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     source = "estimated" if data_var < prior_var else "prior"
     focal = math.exp(post)
     return FocalEstimate(focal, focal * post_std, source)
+
+
+def _upright_variants(upright: Upright, height: float) -> list[tuple[Upright, Upright]]:
+    """Pairs of ``upright`` moved by -+1 sigma: the people's lean, the horizon's height."""
+    a, b, c = upright.line
+    shift = HORIZON_STD * height * math.hypot(a, b)
+    return [(replace(upright, lean_deg=-UPRIGHT_LEAN_STD_DEG), replace(upright, lean_deg=UPRIGHT_LEAN_STD_DEG)),
+            (replace(upright, line=np.array([a, b, c - shift])), replace(upright, line=np.array([a, b, c + shift])))]

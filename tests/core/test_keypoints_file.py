@@ -48,9 +48,26 @@ def test_layout_is_exactly_the_documented_one(tmp_path: Path) -> None:
         assert data["p0/face_2d"].shape == (3, 468, 3)
         assert data["p0/left_hand_3d"].shape == (3, 21, 3)
         assert data["p0/valid"].dtype == np.bool_
-        expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids"}
+        expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids", "horizon"}
         expected |= {f"p0/{name}" for name in PERSON_FIELDS}
         assert set(data.files) == expected
+
+
+def test_horizon_round_trip_and_files_without_one(tmp_path: Path) -> None:
+    kp = _sample()
+    assert not kp.horizon.any(), "no horizon found: zeros"
+    kp.horizon = np.array([0.01, 0.99995, -192.4])
+    path = save_keypoints(kp, tmp_path / "k.npz")
+    np.testing.assert_array_equal(load_keypoints(path).horizon, kp.horizon)
+    # a file written before the horizon was recorded reads as "none found"
+    with np.load(path, allow_pickle=False) as data:
+        older = {k: data[k] for k in data.files if k != "horizon"}
+    np.savez(tmp_path / "old.npz", **older)
+    assert not load_keypoints(tmp_path / "old.npz").horizon.any()
+    for bad in ([0.0, 0.0, 5.0], [np.nan, 1.0, 0.0], [1.0, 2.0]):
+        kp.horizon = np.array(bad)
+        with pytest.raises(InputError, match="horizon"):
+            save_keypoints(kp, tmp_path / "bad.npz")
 
 
 def test_empty_result_is_valid(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ ground-truth samples (data/samples/<name>/): people found, landmarks right, ids 
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -172,6 +173,20 @@ def test_every_figure_found_and_tracked_without_id_switch(name: str) -> None:
         assert figure["found"] >= 0.9 * figure["in_view"], figures
         assert figure["switches"] == 0 and len(figure["ids"]) == 1, figures
     assert len({f["main_id"] for f in figures}) == len(figures), "one track per figure"
+    # the horizon found behind the people (core.horizon) is the floor's, within 3 px
+    a, b, c = kp.horizon
+    assert b > 0, "every sample's floor shows a horizon"
+    assert abs(-(c + a * truth["camera_center_px"][0]) / b - true_horizon_y(truth)) < 3.0
+    assert abs(math.degrees(math.asin(a))) < 1.0
+
+
+def true_horizon_y(truth: dict[str, np.ndarray]) -> float:
+    """Image row (px) of the true horizon at the principal point: the floor's vanishing line
+    ``K^-T n`` (n: the floor's normal in camera axes)."""
+    f, (cx, cy) = float(truth["camera_focal_px"][0]), truth["camera_center_px"]
+    k = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
+    line = np.linalg.inv(k).T @ truth["floor_plane_cam"][:3]
+    return float(-(line[2] + line[0] * cx) / line[1])
 
 
 def test_max_people_keeps_the_clearest_person(basketball: Path) -> None:

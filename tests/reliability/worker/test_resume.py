@@ -98,6 +98,9 @@ def test_stitch_keeps_ids_across_the_seam() -> None:
     left, right, new = out.people
     assert left.box[8].tolist() == [1, 0, 99, 201] and right.box[8].tolist() == [302, 0, 401, 200]
     assert not new.valid[:5].any() and new.valid[5:].all()
+    # the first chunk that found a horizon gives the clip's (a static camera's is the same line)
+    b.horizon = np.array([0.0, 1.0, -190.0])
+    np.testing.assert_array_equal(stitch([a, b]).horizon, b.horizon)
 
 
 def test_resumed_detection_equals_uninterrupted(clip, tmp_path, monkeypatch, record) -> None:

@@ -1,0 +1,233 @@
+"""The horizon: where the ground plane's vanishing points lie, found from straight lines in the scene.
+
+Lines that are parallel in the world and level (floor tiles, road markings, the edges of a
+room, kerbs, shelves) meet in the image at a vanishing point on the horizon; two such families
+in different directions fix the horizon line. With the horizon, a camera's tilt to the ground
+follows from its focal length (``up ~ K^T l``), which is what :mod:`core.fit.focal` needs to
+stand people upright instead of trusting the landmark network's lean.
+
+The static background is the per-pixel median of frames sampled over the clip (people who
+move leave it), and the pixels people cover in many of those frames are ignored. Straight
+segments come from Canny edges and the probabilistic Hough transform (it joins collinear
+edges whatever their contrast, so a checkerboard's rows make one long line), vanishing points
+from a length-weighted RANSAC over pairs of segments. The horizon is the most supported line
+through two vanishing points that is nearly level (a family of near-vertical segments is the
+vertical direction, not the ground). Scenes without such lines (a plain wall, a blurred
+background) give ``None``, and the focal estimate works without a horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_PX = 960
+"""Frames are scaled down to at most this width before looking for lines."""
+MIN_SEGMENT = 0.05
+"""Shortest segment used, as a fraction of the image diagonal."""
+INLIER_DEG = 1.5
+"""A segment belongs to a vanishing point if it points at it within this angle."""
+MIN_FAMILY_SEGMENTS = 8
+"""A vanishing point needs at least this many segments ..."""
+MIN_FAMILY_LENGTH = 1.0
+"""... and this much segment length, as a fraction of the image width."""
+MAX_ROLL_DEG = 20.0
+"""The horizon is at most this far from level (the camera's roll)."""
+VERTICAL_DEG = 30.0
+"""A family whose segments are on average within this angle of the image's vertical is the
+world's vertical direction (walls' edges, people), not a direction on the ground."""
+PEOPLE_SHARE = 0.3
+"""Pixels covered by people in at least this share of the sampled frames are ignored."""
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The horizon line ``a x + b y + c = 0`` in source pixels, ``line`` = (a, b, c) with
+    (a, b) a unit vector, b > 0; ``support``: the number of segments of its two vanishing points."""
+
+    line: np.ndarray
+    support: int
+
+    def y_at(self, x: float) -> float:
+        """Image row (px) of the horizon at column ``x`` (px)."""
+        a, b, c = self.line
+        return float(-(c + a * x) / b)
+
+
+def background(frames: list[np.ndarray]) -> np.ndarray:
+    """(H, W, 3) uint8 per-pixel median of a few frames (N of (H, W, 3) uint8)."""
+    return np.median(np.stack(frames), axis=0).astype(np.uint8)
+
+
+def segments(gray: np.ndarray, ignore: np.ndarray | None = None) -> np.ndarray:
+    """(N, 4) straight segments x0, y0, x1, y1 (px) of a grayscale image (H, W) uint8; those whose
+    midpoint is in ``ignore`` (H, W) bool are left out."""
+    edges = cv2.Canny(gray, 40, 120)
+    min_len = int(MIN_SEGMENT * math.hypot(*gray.shape[:2]))
+    found = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=max(20, min_len // 2),
+                            minLineLength=min_len, maxLineGap=4)
+    if found is None:
+        return np.zeros((0, 4))
+    seg = found[:, 0].astype(np.float64)
+    if ignore is not None and len(seg):
+        mid = np.round((seg[:, :2] + seg[:, 2:]) / 2).astype(int)
+        mid[:, 0] = np.clip(mid[:, 0], 0, ignore.shape[1] - 1)
+        mid[:, 1] = np.clip(mid[:, 1], 0, ignore.shape[0] - 1)
+        seg = seg[~ignore[mid[:, 1], mid[:, 0]]]
+    return seg
+
+
+@dataclass(frozen=True)
+class _Family:
+    point: np.ndarray        # (3,) homogeneous vanishing point, unit length
+    members: np.ndarray      # (N,) bool over the segments
+    length: float            # px
+    vertical: bool
+
+
+def vanishing_points(seg: np.ndarray, rng: np.random.Generator, count: int = 4,
+                     iterations: int = 1500) -> list[_Family]:
+    """Up to ``count`` vanishing points of segments (N, 4) px, strongest first, each taking its
+    segments out of the pool (RANSAC over length-weighted pairs, then a least-squares refit)."""
+    if len(seg) < 2:
+        return []
+    p0 = np.c_[seg[:, :2], np.ones(len(seg))]
+    p1 = np.c_[seg[:, 2:], np.ones(len(seg))]
+    lines = np.cross(p0, p1)
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
+    mid = (seg[:, :2] + seg[:, 2:]) / 2
+    direction = seg[:, 2:] - seg[:, :2]
+    length = np.linalg.norm(direction, axis=1)
+    direction /= length[:, None]
+    tol = math.sin(math.radians(INLIER_DEG))
+
+    def pointing_at(v: np.ndarray) -> np.ndarray:
+        to = v[None, :2] - v[2] * mid                    # midpoint -> v (or v's direction at infinity)
+        norm = np.linalg.norm(to, axis=1) + 1e-12
+        return np.abs(direction[:, 0] * to[:, 1] - direction[:, 1] * to[:, 0]) / norm < tol
+
+    pool = np.ones(len(seg), bool)
+    out: list[_Family] = []
+    for _ in range(count):
+        idx = np.nonzero(pool)[0]
+        if len(idx) < 2:
+            break
+        i = rng.choice(idx, iterations, p=length[idx] / length[idx].sum())
+        j = rng.choice(idx, iterations, p=length[idx] / length[idx].sum())
+        cand = np.cross(lines[i], lines[j])
+        norm = np.linalg.norm(cand, axis=1)
+        cand = cand[(i != j) & (norm > 1e-12)] / norm[(i != j) & (norm > 1e-12), None]
+        if not len(cand):
+            break
+        best, best_len = None, 0.0
+        for v in np.unique(np.round(cand, 9), axis=0):
+            s = float(length[pointing_at(v) & pool].sum())
+            if s > best_len:
+                best, best_len = v, s
+        if best is None:
+            break
+        members = pointing_at(best) & pool
+        point = np.linalg.svd(lines[members] * length[members, None])[2][-1]
+        members = pointing_at(point) & pool
+        if members.sum() < 2:
+            break
+        vertical_share = float((np.abs(direction[members, 1]) > math.cos(math.radians(VERTICAL_DEG)))
+                               @ length[members]) / float(length[members].sum())
+        out.append(_Family(point, members, float(length[members].sum()), vertical_share > 0.5))
+        pool &= ~members
+    return out
+
+
+def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = None,
+                 seed: int = 0) -> Horizon | None:
+    """The horizon of a static camera's footage, or None where the scene shows too few level lines.
+
+    Args:
+        frames: a few (H, W, 3) uint8 frames spread over the clip (BGR or RGB).
+        people: per frame, an (H, W) bool mask of the pixels people cover (or None).
+        seed: RANSAC seed (the result is deterministic for given frames).
+
+    Returns: the horizon in the frames' pixels.
+    """
+    if not frames:
+        return None
+    h, w = frames[0].shape[:2]
+    scale = min(1.0, WORK_PX / float(w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+
+    def small(a: np.ndarray, interp: int) -> np.ndarray:
+        return a if scale == 1.0 else cv2.resize(a, size, interpolation=interp)
+
+    gray = cv2.cvtColor(background([small(f, cv2.INTER_AREA) for f in frames]), cv2.COLOR_BGR2GRAY)
+    ignore = None
+    if people:
+        share = np.mean([small(m.astype(np.uint8), cv2.INTER_NEAREST) for m in people], axis=0)
+        ignore = cv2.dilate((share >= PEOPLE_SHARE).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    seg = segments(gray, ignore)
+    families = [f for f in vanishing_points(seg, np.random.default_rng(seed))
+                if not f.vertical and f.members.sum() >= MIN_FAMILY_SEGMENTS
+                and f.length >= MIN_FAMILY_LENGTH * size[0]]
+    best: tuple[float, np.ndarray, int] | None = None
+    for i, a in enumerate(families):
+        for b in families[i + 1:]:
+            line = np.cross(a.point, b.point)
+            if np.linalg.norm(line[:2]) < 1e-12:
+                continue
+            line = line / np.linalg.norm(line[:2])
+            if abs(line[0]) > math.sin(math.radians(MAX_ROLL_DEG)):
+                continue
+            score = a.length + b.length
+            if best is None or score > best[0]:
+                best = (score, line, int(a.members.sum() + b.members.sum()))
+    if best is None:
+        return None
+    line = best[1] if best[1][1] > 0 else -best[1]
+    line = np.array([line[0], line[1], line[2] / scale])     # back to source pixels
+    return Horizon(line, best[2])
+
+
+class HorizonSampler:
+    """Keeps a few frames spread evenly over a clip of unknown length for :func:`find_horizon`:
+    every ``stride``-th frame, scaled to at most ``WORK_PX`` wide, with its people mask; when
+    twice ``count`` are kept, every other one is dropped and the stride doubles."""
+
+    def __init__(self, count: int = 9) -> None:
+        self.count = count
+        self.stride = 1
+        self._seen = 0
+        self._frames: list[np.ndarray] = []
+        self._masks: list[np.ndarray] = []
+
+    def wants(self) -> bool:
+        """Whether the next frame is kept (call :meth:`add` for every frame either way)."""
+        return self._seen % self.stride == 0
+
+    def add(self, image: np.ndarray, people: np.ndarray | None = None) -> None:
+        """One frame (H, W, 3) uint8 and its (H, W) bool people mask (only used when :meth:`wants`)."""
+        if self.wants():
+            h, w = image.shape[:2]
+            scale = min(1.0, WORK_PX / float(w))
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            mask = np.zeros((h, w), bool) if people is None else people
+            self._frames.append(image.copy() if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            self._masks.append(mask.copy() if scale == 1.0 else
+                               cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0)
+            if len(self._frames) >= 2 * self.count:
+                self._frames, self._masks = self._frames[::2], self._masks[::2]
+                self.stride *= 2
+        self._seen += 1
+
+    def horizon(self, width: int) -> Horizon | None:
+        """The horizon (source pixels of frames ``width`` px wide) of the kept frames, or None."""
+        if not self._frames:
+            return None
+        pick = np.unique(np.linspace(0, len(self._frames) - 1, self.count).round().astype(int))
+        found = find_horizon([self._frames[i] for i in pick], [self._masks[i] for i in pick])
+        if found is None:
+            return None
+        factor = self._frames[0].shape[1] / float(width)
+        a, b, c = found.line
+        return Horizon(np.array([a, b, c / factor]), found.support)

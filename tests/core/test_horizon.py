@@ -1,0 +1,132 @@
+"""The horizon from the scene's level lines (core.horizon), on the rendered samples' footage and
+on made-up scenes; its use in the focal estimate is tested in tests/core/fit/test_focal.py."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.footage import open_footage
+from core.horizon import WORK_PX, HorizonSampler, find_horizon, segments
+from tests.core.test_real_footage import SAMPLE_NAMES, SAMPLES, true_horizon_y
+
+
+def _frames(name: str, count: int = 9) -> list[np.ndarray]:
+    with open_footage(SAMPLES / name / "footage.mp4") as footage:
+        frames = [f.image for f in footage]
+    return [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+
+
+def _truth(name: str) -> dict[str, np.ndarray]:
+    with np.load(SAMPLES / name / "ground_truth.npz", allow_pickle=False) as data:
+        return {k: data[k] for k in ("camera_focal_px", "camera_center_px", "floor_plane_cam")}
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES or ["(none rendered)"])
+def test_each_samples_horizon_is_the_floors(name: str) -> None:
+    if not (SAMPLES / name / "ground_truth.npz").exists():
+        pytest.skip("no ground-truth samples rendered yet (make samples)")
+    truth = _truth(name)
+    found = find_horizon(_frames(name))
+    assert found is not None
+    # measured: 0.2-2.1 px off at 640x480, roll under 0.4 degrees
+    assert abs(found.y_at(truth["camera_center_px"][0]) - true_horizon_y(truth)) < 3.0
+    assert abs(math.degrees(math.asin(found.line[0]))) < 1.0
+    assert found.support >= 2 * 8
+
+
+def test_bigger_frames_give_the_same_horizon_in_their_own_pixels() -> None:
+    name = "closeup_24mm"
+    if not (SAMPLES / name / "ground_truth.npz").exists():
+        pytest.skip("no ground-truth samples rendered yet (make samples)")
+    truth = _truth(name)
+    sampler = HorizonSampler(count=9)
+    frames = _frames(name, 60)
+    for frame in frames:
+        big = cv2.resize(frame, None, fx=3, fy=3)            # 1920x1440: worked on at WORK_PX wide
+        sampler.add(big, np.zeros(big.shape[:2], bool) if sampler.wants() else None)
+    assert 9 <= len(sampler._frames) < 18 and sampler._frames[0].shape[1] == WORK_PX
+    found = sampler.horizon(3 * 640)
+    assert found is not None
+    assert abs(found.y_at(3 * truth["camera_center_px"][0]) / 3 - true_horizon_y(truth)) < 3.0
+
+
+def test_sampler_keeps_frames_spread_over_a_clip_of_unknown_length() -> None:
+    sampler = HorizonSampler(count=4)
+    for k in range(100):
+        sampler.add(np.full((8, 8, 3), k, np.uint8))
+    kept = [int(f[0, 0, 0]) for f in sampler._frames]
+    assert 4 <= len(kept) < 8 and kept[0] == 0 and kept[-1] >= 75
+    assert len(set(np.diff(kept))) == 1, kept                  # evenly spaced
+
+
+def test_scene_without_level_lines_has_no_horizon() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (480, 640, 3), np.uint8)
+    blurred = cv2.GaussianBlur(noise, (0, 0), 6)
+    plain = np.full((480, 640, 3), 128, np.uint8)
+    assert find_horizon([plain]) is None
+    assert find_horizon([blurred]) is None
+    assert find_horizon([]) is None
+    # only vertical lines (a fence, a wall's edges): no direction on the ground
+    fence = plain.copy()
+    for x in range(40, 640, 40):
+        cv2.line(fence, (x, 20), (x + 3, 460), (20, 20, 20), 2)
+    assert find_horizon([fence]) is None
+
+
+def _floor(width: int = 640, height: int = 480, focal: float = 500.0, pitch_deg: float = 8.0,
+           camera_height: float = 1.5) -> tuple[np.ndarray, float]:
+    """A tiled floor (1 m tiles, rotated 30 degrees) seen by a pitched camera, and its horizon row."""
+    image = np.full((height, width, 3), 170, np.uint8)
+    p = math.radians(pitch_deg)
+    # world: x right, y up, z forward; camera at (0, camera_height, 0) pitched down by p; rows:
+    # the camera's x (right), y (down) and z (forward) axes in world coordinates
+    r = np.array([[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]])
+    yaw = math.radians(30)
+    for k in range(-12, 13):
+        for axis in (0, 1):
+            pts = []
+            for s in np.linspace(-12, 12, 200):
+                u, v = (k, s) if axis == 0 else (s, k)
+                world = np.array([u * math.cos(yaw) - v * math.sin(yaw), 0.0,
+                                  u * math.sin(yaw) + v * math.cos(yaw) + 2.0])
+                cam = r @ (world - np.array([0.0, camera_height, 0.0]))
+                if cam[2] > 0.5:
+                    pts.append((focal * cam[0] / cam[2] + width / 2, focal * cam[1] / cam[2] + height / 2))
+            if len(pts) < 2:
+                continue
+            pts = np.array(pts)
+            inside = (pts[:, 0] > -width) & (pts[:, 0] < 2 * width) & (pts[:, 1] > -height) & (pts[:, 1] < 2 * height)
+            if inside.sum() > 1:
+                cv2.polylines(image, [np.round(pts[inside]).astype(np.int32)], False, (40, 40, 40), 2, cv2.LINE_AA)
+    return image, height / 2 - focal * math.tan(p)
+
+
+def test_tiled_floor_gives_its_horizon_and_people_are_ignored() -> None:
+    floor, horizon_y = _floor()
+    found = find_horizon([floor])
+    assert found is not None and abs(found.y_at(320) - horizon_y) < 3.0
+    # lines on a person standing there (a striped shirt) are not used: masked, they change nothing
+    shirt = floor.copy()
+    cv2.rectangle(shirt, (250, 150), (390, 470), (200, 200, 200), -1)
+    for y in range(160, 470, 12):
+        cv2.line(shirt, (250, y), (390, y - 30), (0, 0, 0), 3)
+    mask = np.zeros(shirt.shape[:2], bool)
+    mask[140:480, 240:400] = True
+    gray = cv2.cvtColor(shirt, cv2.COLOR_BGR2GRAY)
+    assert len(segments(gray, mask)) < len(segments(gray))
+    masked = find_horizon([shirt], [mask])
+    assert masked is not None and abs(masked.y_at(320) - horizon_y) < 3.0
+
+
+def test_find_horizon_is_deterministic(tmp_path: Path) -> None:
+    floor, _ = _floor(pitch_deg=-5.0)                       # a camera looking up: horizon below the centre
+    a, b = find_horizon([floor]), find_horizon([floor])
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a.line, b.line)
+    assert a.y_at(320) > 240
