@@ -11,7 +11,8 @@ Per sample, the raw minimum of :mod:`core.fit.focal`'s profile (no prior) with
   the lifted body's tilt error) with the detected landmarks: how much the lifted tilt matters;
 
 then the raw minimum for the pipeline's own lifted body (``lifted``: the fitted model's markers,
-no prior), the median rotation about the camera's x axis taking that lifted body onto the true
+no prior; ``upright``: the same stood upright on the horizon the detection found, blank where none
+was found), the horizon's error at the image centre (``hor_px``), the median rotation about the camera's x axis taking that lifted body onto the true
 one (``tilt``, degrees: the lifted body's lean error), and the pipeline's estimate (lift,
 profile, prior) with its 1-sigma. Prints a table.
 """
@@ -84,9 +85,10 @@ def _lifting(fit_body_module: object) -> tuple[list, object]:
     kept: list = []
     original = fit_body_module._estimate_focal  # type: ignore[attr-defined]
 
-    def wrapped(people: list, image_size: tuple[int, int]) -> F.FocalEstimate:
+    def wrapped(people: list, image_size: tuple[int, int],
+                horizon: np.ndarray | None = None) -> F.FocalEstimate:
         kept.extend((p.markers_np(with_transl=False), p.seen.copy()) for p in people)
-        return original(people, image_size)
+        return original(people, image_size, horizon)
     fit_body_module._estimate_focal = wrapped  # type: ignore[attr-defined]
     return kept, original
 
@@ -150,15 +152,25 @@ def main() -> None:
         row = {"sample": folder.name, "true": true_f}
         for key, bodies in sets.items():
             row[key] = math.exp(F._profile_minimum(bodies, center, logs)) if bodies else float("nan")
+        row["upright"] = row["hor_px"] = float("nan")
+        if keypoints.horizon.any() and sets["lifted"]:
+            upright = F.Upright(keypoints.horizon, tuple(fit_body.SHOULDER_ROWS), tuple(fit_body.HIP_ROWS),
+                                select_focal=F.focal_from_fov(size[0], F.PRIOR_FOV_DEG))
+            row["upright"] = math.exp(F._profile_minimum(sets["lifted"], center, logs, upright))
+            k = np.array([[true_f, 0, center[0]], [0, true_f, center[1]], [0, 0, 1]])
+            line = np.linalg.inv(k).T @ truth["floor_plane_cam"][:3]
+            a, b, c = keypoints.horizon
+            row["hor_px"] = -(c + a * center[0]) / b + (line[2] + line[0] * center[0]) / line[1]
         row["tilt"] = float(np.nanmedian(tilts)) if tilts else float("nan")
         row["pipeline"] = clip.focal.focal_px
         row["std"] = clip.focal.std_px
         rows.append(row)
-    keys = ["true", "true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3", "lifted", "tilt", "pipeline", "std"]
+    keys = ["true", "true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3", "lifted", "tilt", "upright", "hor_px",
+            "pipeline", "std"]
     print(f"{'sample':18s} " + " ".join(f"{k:>13s}" for k in keys) + "   (px, tilt deg; pipeline error %)")
     for r in rows:
         err = 100 * abs(r["pipeline"] - r["true"]) / r["true"]
-        cells = (f"{r[k]:13.1f}" if k == "tilt" else f"{r[k]:13.0f}" for k in keys)
+        cells = (f"{r[k]:13.1f}" if k in ("tilt", "hor_px") else f"{r[k]:13.0f}" for k in keys)
         print(f"{r['sample']:18s} " + " ".join(cells) + f"   {err:.1f} %")
 
 

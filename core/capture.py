@@ -97,6 +97,12 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     clip = fit_clip(observations, tuple(int(v) for v in keypoints.image_size), float(keypoints.fps), model,
                     options, lambda done, msg: progress.update(done + 1, msg), keypoints.horizon)
     focal = clip.focal
+    if keypoints.horizon.any() and focal.source != "user":
+        a, b, c = keypoints.horizon
+        row = -(c + a * keypoints.image_size[0] / 2) / b
+        progress.info(f"people stood upright on the scene's horizon (row {row:.0f} px) for the focal estimate"
+                      if focal.upright else
+                      f"the scene's horizon (row {row:.0f} px) is not used: the people do not stand on it")
     progress.info(f"focal {focal.focal_px:.0f} px (+-{focal.std_px:.0f}, {focal.source})")
     source = expression_source(model, options)
     seen = fit_faces(clip, observations, model, options, float(keypoints.fps), progress) \

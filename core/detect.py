@@ -23,6 +23,8 @@ into one; a lost person is looked for on a copy where the people already seen ar
 on the first frame), never while ``max_people`` are tracked and none is lost. A frame's hands
 and face run on a background thread while the next frame is decoded and tracked
 (:meth:`KeypointPipeline.submit`; their per-person state is only touched by one frame at a time).
+A few frames spread over the clip, with the people masked, give the scene's horizon
+(:mod:`core.horizon`) for the focal estimate.
 
 Public API: :class:`DetectOptions`, :class:`BoxPrompt`, :func:`detect_keypoints`, and the
 per-stage objects :class:`CueDetector`, :class:`PersonConfirmer`, :class:`KeypointPipeline`

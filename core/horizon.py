@@ -212,7 +212,8 @@ class HorizonSampler:
             scale = min(1.0, WORK_PX / float(w))
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             mask = np.zeros((h, w), bool) if people is None else people
-            self._frames.append(image.copy() if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            self._frames.append(image.copy() if scale == 1.0 else
+                                cv2.resize(image, size, interpolation=cv2.INTER_AREA))
             self._masks.append(mask.copy() if scale == 1.0 else
                                cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0)
             if len(self._frames) >= 2 * self.count:

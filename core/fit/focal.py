@@ -16,13 +16,29 @@ profile's minimum moves about 1:1 with the depth scale), so the minimum is found
 with the root-relative depths scaled by ``exp(+-DEPTH_SCALE_LOG_STD)`` and half the
 spread is the systematic 1-sigma. Far away both parts are large and the prior decides.
 
-What this can tell (``bench/bench_focal.py`` on the ground-truth samples): for an upright
-person the profile mostly measures the head-to-feet magnification, i.e. the body's tilt to
-the image plane; 3 degrees of tilt error move the minimum by 15-30 % and the lifted tilt is
-off by up to 6 degrees, and the detected 2D landmarks' own biases already limit the true 3D
+With the scene's horizon (:mod:`core.horizon`, found from level lines behind the people) the
+body's lean no longer comes from the landmark network: for each candidate focal the horizon
+gives the camera's tilt to the ground (``up ~ K^T l``), and each frame whose torso is within
+``UPRIGHT_MAX_DEG`` of that up is turned onto it (:class:`Upright`). People stand nearly
+upright (hips-to-shoulders lean of the samples' figures: medians 0.6-3.6 degrees) while the
+lifted body leans up to 7.7 degrees wrong, and for an upright person lean and focal trade off
+almost exactly in 2D, so this is what makes the close-up's perspective measurable. The lean's
+and the horizon's own 1-sigma join the systematic variance. A horizon the people cannot stand on
+(everyone's lowest landmark above it, or torsos far from its up) is refused.
+
+Measured (``bench/bench_focal.py``, ``python -m core evaluate``, 2026-12-05; error of the
+estimate, posterior with the prior): closeup_24mm 67 -> 13 %, hands_clap_35mm 22 -> 18 % (upper
+body only: the profile says nothing, the prior decides), default 10 -> 13 %, medium_50mm 19 ->
+23 %, long_85mm 54 -> 50 %, three_people_50mm 1 -> 9 %; the raw upright minima are 1-47 % low,
+about where the true 3D body with the detected 2D landmarks puts them (the 2D landmarks'
+own biases; at 9 m they decide). Without a horizon:
+
+For an upright person the profile mostly measures the head-to-feet magnification, i.e. the body's
+tilt to the image plane; 3 degrees of tilt error move the minimum by 15-30 % and the lifted tilt is
+off by up to 8 degrees, and the detected 2D landmarks' own biases already limit the true 3D
 body to 6-43 % within 3.5 m and make it meaningless beyond. So with MediaPipe-lifted
-bodies the estimate stays near the prior with an honest 1-sigma of about 30 %; a user's
-lens (``--focal-mm``) is the way to an exact camera.
+bodies and no horizon the estimate stays near the prior with an honest 1-sigma of about 30 %; a
+user's lens (``--focal-mm``) is the way to an exact camera.
 
 Measured and not kept (the lifted body leans 7.7 degrees off the truth at 2.2 m, 0.1-3.4
 elsewhere; its raw profile minimum is 670-750 px for every single full figure (640 px wide)
@@ -34,7 +50,8 @@ body onto its view ray for each candidate focal moves closeup 66 -> 65 %, clap 2
 torso, thigh and shin landmarks alone put the raw minimum at 460-820 px whatever the lens
 (closeup 66 -> 45 %, clap 22 -> 12 %, but medium 20 -> 30 %, long 53 -> 56 %: another constant,
 not a measurement). With the true 3D body the detected 2D still gives +43 % on the clap (legs
-cut off).
+cut off). Upright on the horizon, ankles-to-shoulders instead of hips-to-shoulders as the torso:
+closeup -13 % raw instead of -7 %, three walkers +16 % instead of -1 %.
 """
 
 from __future__ import annotations
@@ -76,11 +93,12 @@ truth at 480 px on the ground-truth samples)."""
 @dataclass(frozen=True)
 class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
-    ``estimated``, ``prior`` or ``user``."""
+    ``estimated``, ``prior`` or ``user``; upright: people were stood upright on the scene's horizon."""
 
     focal_px: float
     std_px: float
     source: str
+    upright: bool = False
 
 
 def focal_from_fov(image_width: float, fov_deg: float) -> float:
@@ -220,7 +238,8 @@ class Upright:
             angles.append(np.degrees(np.arccos(np.clip(torso @ up, -1.0, 1.0))))
         if not below:
             return False
-        return bool(np.concatenate(below).mean() > 0.5 and np.median(np.concatenate(angles)) <= HORIZON_CHECK_DEG)
+        return bool(np.concatenate(below).mean() > 0.5
+                    and np.median(np.concatenate(angles)) <= HORIZON_CHECK_DEG)
 
     def apply(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
               center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -359,8 +378,8 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     # the people's lean and the horizon's height), half the spread per cause
     sys_var = 0.0
     if depth_log_std > 0:
-        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, logs, upright)
-                   for sign in (-1.0, 1.0)]
+        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, logs,
+                                    upright) for sign in (-1.0, 1.0)]
         sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
     if upright is not None:
         for variant in _upright_variants(upright, float(image_size[1])):
@@ -372,7 +391,7 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     post_std = math.sqrt(1.0 / (1.0 / data_var + 1.0 / prior_var))
     source = "estimated" if data_var < prior_var else "prior"
     focal = math.exp(post)
-    return FocalEstimate(focal, focal * post_std, source)
+    return FocalEstimate(focal, focal * post_std, source, upright is not None)
 
 
 def _upright_variants(upright: Upright, height: float) -> list[tuple[Upright, Upright]]:
@@ -380,4 +399,5 @@ def _upright_variants(upright: Upright, height: float) -> list[tuple[Upright, Up
     a, b, c = upright.line
     shift = HORIZON_STD * height * math.hypot(a, b)
     return [(replace(upright, lean_deg=-UPRIGHT_LEAN_STD_DEG), replace(upright, lean_deg=UPRIGHT_LEAN_STD_DEG)),
-            (replace(upright, line=np.array([a, b, c - shift])), replace(upright, line=np.array([a, b, c + shift])))]
+            (replace(upright, line=np.array([a, b, c - shift])),
+             replace(upright, line=np.array([a, b, c + shift])))]

@@ -101,9 +101,10 @@ def _floor(width: int = 640, height: int = 480, focal: float = 500.0, pitch_deg:
             if len(pts) < 2:
                 continue
             pts = np.array(pts)
-            inside = (pts[:, 0] > -width) & (pts[:, 0] < 2 * width) & (pts[:, 1] > -height) & (pts[:, 1] < 2 * height)
+            inside = (np.abs(pts[:, 0] - width / 2) < 1.5 * width) & (np.abs(pts[:, 1] - height / 2) < 1.5 * height)
             if inside.sum() > 1:
-                cv2.polylines(image, [np.round(pts[inside]).astype(np.int32)], False, (40, 40, 40), 2, cv2.LINE_AA)
+                line = np.round(pts[inside]).astype(np.int32)
+                cv2.polylines(image, [line], False, (40, 40, 40), 2, cv2.LINE_AA)
     return image, height / 2 - focal * math.tan(p)
 
 

@@ -172,6 +172,7 @@ def test_standing_people_upright_on_the_horizon_undo_the_lifted_lean(body_model,
     upright = F.Upright(horizon, tuple(SHOULDER_ROWS), tuple(HIP_ROWS))
     stood = F.estimate_focal(bodies, size, upright=upright, **raw)
     assert abs(stood.focal_px / 427.0 - 1) < 0.05
+    assert stood.upright and not leaning.upright
     # with the prior (50 degrees: 686 px) and the lean's and horizon's uncertainties: pulled
     # towards the prior (measured 11 % off), and the reported 1-sigma covers the error
     est = F.estimate_focal(bodies, size, upright=upright)
@@ -194,7 +195,8 @@ def test_a_horizon_people_cannot_stand_on_is_refused(body_model, synth) -> None:
         upright = F.Upright(line, tuple(SHOULDER_ROWS), tuple(HIP_ROWS))
         assert not upright.fits(bodies, 600.0, np.array([320.0, 240.0]))
         assert F.estimate_focal(bodies, size, upright=upright) == plain
-    assert F.Upright(horizon, tuple(SHOULDER_ROWS), tuple(HIP_ROWS)).fits(bodies, 600.0, np.array([320.0, 240.0]))
+    true_line = F.Upright(horizon, tuple(SHOULDER_ROWS), tuple(HIP_ROWS))
+    assert true_line.fits(bodies, 600.0, np.array([320.0, 240.0]))
 
 
 def test_rotations_between_turn_vectors_onto_a_target() -> None:
