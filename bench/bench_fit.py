@@ -81,10 +81,11 @@ def autograd_fk(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, tra
     return torch.cat((torch.stack(world_rot, 1), torch.stack(world_pos, 1)[..., None]), -1)
 
 
-def time_fit(people, size, fps, model, device: str) -> tuple[float, float, dict[str, float]]:
-    """(wall s, CPU s, seconds by stage) of one fit."""
+def time_fit(people, size, fps, model, device: str,
+             horizon: np.ndarray | None = None) -> tuple[float, float, dict[str, float]]:
+    """(wall s, CPU s, seconds by stage) of one fit (``horizon``: the keypoints file's, if any)."""
     start, cpu = time.perf_counter(), time.process_time()
-    clip = fit_clip(people, size, fps, model, FitOptions(device=device))
+    clip = fit_clip(people, size, fps, model, FitOptions(device=device), horizon=horizon)
     return time.perf_counter() - start, time.process_time() - cpu, clip.seconds
 
 
@@ -106,23 +107,23 @@ def main() -> None:
         kp = load_keypoints(args.keypoints)
         arrays = kp.to_arrays()
         people = [observations_from_keypoints(arrays, i) for i in range(len(kp.people))]
-        size, fps = tuple(kp.image_size), float(kp.fps)
+        size, fps, horizon = tuple(kp.image_size), float(kp.fps), kp.horizon
     else:
         people = [synthetic_person(model, args.frames, seed=i) for i in range(args.people)]
-        size, fps = SIZE, 30.0
+        size, fps, horizon = SIZE, 30.0, None
     person_frames = sum(int(p.valid.sum()) for p in people)
     best, best_cpu, first = float("inf"), float("inf"), 0.0
     ref, ref_cpu = float("inf"), float("inf")
     level_batched = kin.forward_kinematics_affine
     for k in range(args.repeat):
-        wall, cpu, seconds = time_fit(people, size, fps, model, args.device)
+        wall, cpu, seconds = time_fit(people, size, fps, model, args.device, horizon)
         best, best_cpu = min(best, wall), min(best_cpu, cpu)
         if k == 0:  # what one capture (one worker process) pays, one-time imports and warm-up included
             first = wall
         if args.compare:
             kin.forward_kinematics_affine = autograd_fk
             try:
-                wall, cpu, _ = time_fit(people, size, fps, model, args.device)
+                wall, cpu, _ = time_fit(people, size, fps, model, args.device, horizon)
             finally:
                 kin.forward_kinematics_affine = level_batched
             ref, ref_cpu = min(ref, wall), min(ref_cpu, cpu)

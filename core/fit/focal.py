@@ -76,6 +76,8 @@ DEPTH_SCALE_LOG_STD = 0.3
 """1-sigma of log(depth scale) of the lifted 3D body: the per-clip spread of the depths
 about the body's centre, fitted vs true, on the ground-truth samples (log ratios from
 -0.57 to +0.46, RMS 0.29; MediaPipe world landmarks)."""
+SYSTEMATIC_SPAN = 1.0
+"""The systematic variants' minima are searched within this many log units of the estimate's."""
 UPRIGHT_MAX_DEG = 20.0
 """A frame's 3D torso within this angle of the scene's up is taken as upright (standing,
 walking); others (bending, lying) keep the landmark network's lean."""
@@ -148,6 +150,7 @@ def solve_translation(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.
 def _translations(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.ndarray, focals: np.ndarray,
                   center: np.ndarray, iterations: int = 2) -> np.ndarray:
     """:func:`solve_translation` for K candidate focals at once: (K,) px -> (K, T, 3) metres.
+    ``points_3d`` is (T, M, 3), or (K, T, M, 3) where the 3D body depends on the focal.
 
     The normal equations of ``[f, 0, -u] . t = u Z - f X`` and ``[0, f, -v] . t = v Z - f Y``
     are assembled from weighted sums over the points, so each focal costs one batch of 3x3 solves.
@@ -160,12 +163,13 @@ def _translations(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.ndar
     ok = (w > 0).sum(1) >= 3                                            # (T,)
     r2 = u * u + v * v
     # per point: 1, u, v, u^2+v^2, X, Y, uZ, vZ, (u^2+v^2) Z, uX+vY -- the normal equations' sums
-    feats = np.stack((np.ones_like(u), u, v, r2, x[..., 0], x[..., 1], u * x[..., 2], v * x[..., 2],
-                      r2 * x[..., 2], u * x[..., 0] + v * x[..., 1]), -1)          # (T, M, 10)
+    one = np.broadcast_to(1.0, x.shape[:-1])
+    feats = np.stack((one, one * u, one * v, one * r2, x[..., 0], x[..., 1], u * x[..., 2], v * x[..., 2],
+                      r2 * x[..., 2], u * x[..., 0] + v * x[..., 1]), -1)          # ([K,] T, M, 10)
     ww = np.broadcast_to(w, (len(f), *w.shape))                         # (K, T, M)
     t = np.zeros((len(f), w.shape[0], 3))
     for _ in range(max(1, iterations)):
-        sums = np.einsum("ktm,tmj->ktj", ww, feats)
+        sums = np.einsum("ktm,tmj->ktj" if feats.ndim == 3 else "ktm,ktmj->ktj", ww, feats)
         sw, su, sv, suv, sx, sy, suz, svz, suvz, sux = np.moveaxis(sums, -1, 0)   # each (K, T)
         ata = np.zeros((*sw.shape, 3, 3))
         ata[..., 0, 0] = ata[..., 1, 1] = f * f * sw
@@ -177,7 +181,7 @@ def _translations(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.ndar
         atb[:, ~ok] = 0.0
         t = np.linalg.solve(ata + 1e-9 * np.eye(3), atb[..., None])[..., 0]
         t[:, ~ok] = np.nan
-        depth = np.clip(x[None, ..., 2] + t[..., None, 2], 0.05, None)  # (K, T, M)
+        depth = np.clip((x[None] if x.ndim == 3 else x)[..., 2] + t[..., None, 2], 0.05, None)  # (K, T, M)
         ww = w / np.where(np.isfinite(depth), depth, 1.0) ** 2
     return t
 
@@ -241,19 +245,23 @@ class Upright:
         return bool(np.concatenate(below).mean() > 0.5
                     and np.median(np.concatenate(angles)) <= HORIZON_CHECK_DEG)
 
-    def apply(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
+    def apply(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focals: np.ndarray,
               center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The bodies with their upright frames turned onto the world's up (see the class)."""
-        up = self.up(focal, center)
+        """The bodies with their upright frames turned onto the world's up (see the class), for
+        K focals (px): each body's points become (K, T, M, 3)."""
         out = []
         for p3, p2, w in bodies:
             torso = p3[:, list(self.top)].mean(1) - p3[:, list(self.bottom)].mean(1)      # (T, 3)
             torso = torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
-            rot = rotations_between(torso, up)
-            cos = torso @ (self.up(self.select_focal, center) if self.select_focal > 0 else up)
-            rot[cos < math.cos(math.radians(UPRIGHT_MAX_DEG))] = np.eye(3)
             centre = p3.mean(1, keepdims=True)
-            out.append((np.einsum("tij,tmj->tmi", rot, p3 - centre) + centre, p2, w))
+            turned = []
+            for focal in np.asarray(focals, np.float64).reshape(-1):
+                up = self.up(focal, center)
+                rot = rotations_between(torso, up)
+                cos = torso @ (self.up(self.select_focal, center) if self.select_focal > 0 else up)
+                rot[cos < math.cos(math.radians(UPRIGHT_MAX_DEG))] = np.eye(3)
+                turned.append(np.einsum("tij,tmj->tmi", rot, p3 - centre) + centre)
+            out.append((np.stack(turned), p2, w))
         return out
 
 
@@ -273,23 +281,17 @@ def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _profile_costs(logs: np.ndarray, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                    center: np.ndarray, upright: Upright | None = None) -> tuple[np.ndarray, int]:
     """(K,) log focals -> (K,) sums of squared, size-normalised, clipped reprojection errors,
-    and the number of weighted points. With ``upright`` the 3D bodies depend on the focal
-    (one pass per candidate)."""
-    logs = np.asarray(logs, np.float64)
+    and the number of weighted points. With ``upright`` the 3D bodies depend on the focal."""
+    focals = np.exp(np.asarray(logs, np.float64))
     if upright is not None:
-        total, count = np.zeros(len(logs)), 0
-        for k, lf in enumerate(logs):
-            costs, count = _profile_costs(lf[None], upright.apply(bodies, math.exp(lf), center), center)
-            total[k] = costs[0]
-        return total, count
-    focals = np.exp(logs)
+        bodies = upright.apply(bodies, focals, center)               # 3D points (K, T, M, 3)
     total, count = np.zeros(len(focals)), 0
     for p3, p2, w in bodies:
         t = _translations(p3, p2, w, focals, center)                 # (K, T, 3)
         ok = np.isfinite(t).all(-1).all(0)
         if not ok.any():
             continue
-        pts = p3[ok][None] + t[:, ok, None]                          # (K, T', M, 3)
+        pts = (p3[ok][None] if p3.ndim == 3 else p3[:, ok]) + t[:, ok, None]   # (K, T', M, 3)
         proj = focals[:, None, None, None] * pts[..., :2] / np.clip(pts[..., 2:3], 0.01, None) + center
         obs, ww = p2[ok], w[ok]
         scale = _body_scale_px(obs, ww)
@@ -376,14 +378,16 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     stat_var = 2.0 * sigma2 / curvature * _CORRELATION_INFLATION**2
     # systematic variance: how far the minimum moves with the 3D depth scale (and, upright, with
     # the people's lean and the horizon's height), half the spread per cause
+    # (searched within SYSTEMATIC_SPAN of the minimum: a larger shift outweighs the prior anyway)
+    near = logs[np.abs(logs - best) <= SYSTEMATIC_SPAN]
     sys_var = 0.0
     if depth_log_std > 0:
-        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, logs,
+        shifted = [_profile_minimum(_scale_depth(bodies, math.exp(sign * depth_log_std)), center, near,
                                     upright) for sign in (-1.0, 1.0)]
         sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
     if upright is not None:
         for variant in _upright_variants(upright, float(image_size[1])):
-            shifted = [_profile_minimum(bodies, center, logs, v) for v in variant]
+            shifted = [_profile_minimum(bodies, center, near, v) for v in variant]
             sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
     data_var = stat_var + sys_var
     prior_var = prior_log_std**2
