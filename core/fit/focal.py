@@ -62,6 +62,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.errors import InputError
+from models import kinematics as kin
 
 PRIOR_FOV_DEG = 50.0
 """Horizontal field of view assumed when perspective says little (about a 38 mm lens on full frame)."""
@@ -216,9 +217,7 @@ class Upright:
         up = k.T @ np.asarray(self.line, np.float64)
         up = up / np.linalg.norm(up)
         up = -up if up[1] > 0 else up
-        a = math.radians(self.lean_deg)
-        rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(a), -math.sin(a)], [0.0, math.sin(a), math.cos(a)]])
-        return rx @ up
+        return kin.axis_angle_to_matrix_np(np.array([math.radians(self.lean_deg), 0.0, 0.0])) @ up
 
     def fits(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
              center: np.ndarray) -> bool:
@@ -267,15 +266,11 @@ class Upright:
 
 def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(T, 3, 3) smallest rotations taking unit vectors a (T, 3) onto the unit vector b (3,)
-    (Rodrigues; a = -b, which :class:`Upright` never turns, gives the identity)."""
-    v = np.cross(a, b)
-    c = a @ b
-    vx = np.zeros((len(a), 3, 3))
-    vx[:, 0, 1], vx[:, 0, 2], vx[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
-    vx[:, 1, 0], vx[:, 2, 0], vx[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
-    rot = np.eye(3) + vx + vx @ vx / np.clip(1.0 + c, 1e-9, None)[:, None, None]
-    rot[c < -1.0 + 1e-9] = np.eye(3)
-    return rot
+    (about a x b; a = -b, which :class:`Upright` never turns, gives the identity)."""
+    cross = np.cross(a, b)
+    sin = np.linalg.norm(cross, axis=-1, keepdims=True)
+    angle = np.arctan2(sin, (a @ b)[:, None])
+    return kin.axis_angle_to_matrix_np(np.where(sin > 1e-12, cross / np.clip(sin, 1e-12, None) * angle, 0.0))
 
 
 def _profile_costs(logs: np.ndarray, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
