@@ -397,6 +397,7 @@ def _upright_variants(upright: Upright, height: float) -> list[tuple[Upright, Up
     """Pairs of ``upright`` moved by -+1 sigma: the people's lean, the horizon's height."""
     a, b, c = upright.line
     shift = HORIZON_STD * height * math.hypot(a, b)
-    return [(replace(upright, lean_deg=-UPRIGHT_LEAN_STD_DEG), replace(upright, lean_deg=UPRIGHT_LEAN_STD_DEG)),
+    return [(replace(upright, lean_deg=-UPRIGHT_LEAN_STD_DEG),
+             replace(upright, lean_deg=UPRIGHT_LEAN_STD_DEG)),
             (replace(upright, line=np.array([a, b, c - shift])),
              replace(upright, line=np.array([a, b, c + shift])))]
