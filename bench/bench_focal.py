@@ -35,6 +35,7 @@ from core.fit import body as fit_body  # noqa: E402
 from core.fit import focal as F  # noqa: E402
 from core.fit.body import BODY_MAP, FitOptions  # noqa: E402
 from core.footage import open_footage  # noqa: E402
+from core.horizon import row_at  # noqa: E402
 from core.progress import Progress  # noqa: E402
 from models import keypoints as kp  # noqa: E402
 from models.body import BodyModel, load_body_model  # noqa: E402
@@ -159,8 +160,7 @@ def main() -> None:
             row["upright"] = math.exp(F._profile_minimum(sets["lifted"], center, logs, upright))
             k = np.array([[true_f, 0, center[0]], [0, true_f, center[1]], [0, 0, 1]])
             line = np.linalg.inv(k).T @ truth["floor_plane_cam"][:3]
-            a, b, c = keypoints.horizon
-            row["hor_px"] = -(c + a * center[0]) / b + (line[2] + line[0] * center[0]) / line[1]
+            row["hor_px"] = row_at(keypoints.horizon, center[0]) - row_at(line, center[0])
         row["tilt"] = float(np.nanmedian(tilts)) if tilts else float("nan")
         row["pipeline"] = clip.focal.focal_px
         row["std"] = clip.focal.std_px

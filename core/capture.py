@@ -20,6 +20,7 @@ from core.errors import InputError
 from core.fit.body import ClipFit, FitOptions, fit_clip
 from core.fit.focal import user_focal
 from core.fit.observations import PersonObservations, observations_from_keypoints
+from core.horizon import row_at
 from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
 from core.progress import Progress
@@ -98,8 +99,7 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
                     options, lambda done, msg: progress.update(done + 1, msg), keypoints.horizon)
     focal = clip.focal
     if keypoints.horizon.any() and focal.source != "user":
-        a, b, c = keypoints.horizon
-        row = -(c + a * keypoints.image_size[0] / 2) / b
+        row = row_at(keypoints.horizon, keypoints.image_size[0] / 2)
         progress.info(f"people stood upright on the scene's horizon (row {row:.0f} px) for the focal estimate"
                       if focal.upright else
                       f"the scene's horizon (row {row:.0f} px) is not used: the people do not stand on it")

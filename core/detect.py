@@ -561,10 +561,8 @@ class KeypointPipeline:
         matched = self.tracker.update(observations)
         self._prompted.update(t.id for t in self.tracker.tracks if t.source == "prompt")
         self.timings["track"] += time.perf_counter() - start
-        if self.horizon.wants():
-            self.horizon.add(image_bgr, people_mask(image_bgr.shape, [o.body for o in observations]))
-        else:
-            self.horizon.add(image_bgr)
+        self.horizon.add(image_bgr, people_mask(image_bgr.shape, [o.body for o in observations])
+                         if self.horizon.wants() else None)
 
         self.wait()  # the previous frame's hands and face: their per-person state is reused now
         for ended in self.tracker.ended:

@@ -53,8 +53,19 @@ class Horizon:
 
     def y_at(self, x: float) -> float:
         """Image row (px) of the horizon at column ``x`` (px)."""
-        a, b, c = self.line
-        return float(-(c + a * x) / b)
+        return row_at(self.line, x)
+
+
+def row_at(line: np.ndarray, x: float) -> float:
+    """Image row (px) at column ``x`` (px) of a line ``a x + b y + c = 0`` (3,) that is not vertical."""
+    a, b, c = np.asarray(line, np.float64)
+    return float(-(c + a * x) / b)
+
+
+def _work_size(width: int, height: int) -> tuple[float, tuple[int, int]]:
+    """(scale, (w, h)) of a frame shrunk to at most ``WORK_PX`` wide (scale 1: as it is)."""
+    scale = min(1.0, WORK_PX / float(width))
+    return scale, (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def background(frames: list[np.ndarray]) -> np.ndarray:
@@ -142,21 +153,22 @@ def vanishing_points(seg: np.ndarray, rng: np.random.Generator, count: int = 4,
 
 
 def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = None,
-                 seed: int = 0) -> Horizon | None:
+                 seed: int = 0, source_width: int | None = None) -> Horizon | None:
     """The horizon of a static camera's footage, or None where the scene shows too few level lines.
 
     Args:
         frames: a few (H, W, 3) uint8 frames spread over the clip (BGR or RGB).
         people: per frame, an (H, W) bool mask of the pixels people cover (or None).
         seed: RANSAC seed (the result is deterministic for given frames).
+        source_width: the width (px) of the footage the frames were shrunk from (default: W).
 
-    Returns: the horizon in the frames' pixels.
+    Returns: the horizon in the source footage's pixels.
     """
     if not frames:
         return None
     h, w = frames[0].shape[:2]
-    scale = min(1.0, WORK_PX / float(w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    scale, size = _work_size(w, h)
+    scale *= w / float(source_width or w)                   # work pixels per source pixel
 
     def small(a: np.ndarray, interp: int) -> np.ndarray:
         return a if scale == 1.0 else cv2.resize(a, size, interpolation=interp)
@@ -209,8 +221,7 @@ class HorizonSampler:
         """One frame (H, W, 3) uint8 and its (H, W) bool people mask (only used when :meth:`wants`)."""
         if self.wants():
             h, w = image.shape[:2]
-            scale = min(1.0, WORK_PX / float(w))
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            scale, size = _work_size(w, h)
             mask = np.zeros((h, w), bool) if people is None else people
             self._frames.append(image.copy() if scale == 1.0 else
                                 cv2.resize(image, size, interpolation=cv2.INTER_AREA))
@@ -226,9 +237,5 @@ class HorizonSampler:
         if not self._frames:
             return None
         pick = np.unique(np.linspace(0, len(self._frames) - 1, self.count).round().astype(int))
-        found = find_horizon([self._frames[i] for i in pick], [self._masks[i] for i in pick])
-        if found is None:
-            return None
-        factor = self._frames[0].shape[1] / float(width)
-        a, b, c = found.line
-        return Horizon(np.array([a, b, c / factor]), found.support)
+        return find_horizon([self._frames[i] for i in pick], [self._masks[i] for i in pick],
+                            source_width=width)

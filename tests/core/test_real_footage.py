@@ -12,6 +12,7 @@ import pytest
 
 from core.detect import BoxPrompt, DetectOptions, detect_keypoints
 from core.footage import open_footage
+from core.horizon import row_at
 from core.keypoints_file import Keypoints, load_keypoints, save_keypoints
 from core.progress import Progress
 
@@ -174,10 +175,9 @@ def test_every_figure_found_and_tracked_without_id_switch(name: str) -> None:
         assert figure["switches"] == 0 and len(figure["ids"]) == 1, figures
     assert len({f["main_id"] for f in figures}) == len(figures), "one track per figure"
     # the horizon found behind the people (core.horizon) is the floor's, within 3 px
-    a, b, c = kp.horizon
-    assert b > 0, "every sample's floor shows a horizon"
-    assert abs(-(c + a * truth["camera_center_px"][0]) / b - true_horizon_y(truth)) < 3.0
-    assert abs(math.degrees(math.asin(a))) < 1.0
+    assert kp.horizon[1] > 0, "every sample's floor shows a horizon"
+    assert abs(row_at(kp.horizon, truth["camera_center_px"][0]) - true_horizon_y(truth)) < 3.0
+    assert abs(math.degrees(math.asin(kp.horizon[0]))) < 1.0
 
 
 def true_horizon_y(truth: dict[str, np.ndarray]) -> float:
@@ -185,8 +185,7 @@ def true_horizon_y(truth: dict[str, np.ndarray]) -> float:
     ``K^-T n`` (n: the floor's normal in camera axes)."""
     f, (cx, cy) = float(truth["camera_focal_px"][0]), truth["camera_center_px"]
     k = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
-    line = np.linalg.inv(k).T @ truth["floor_plane_cam"][:3]
-    return float(-(line[2] + line[0] * cx) / line[1])
+    return row_at(np.linalg.inv(k).T @ truth["floor_plane_cam"][:3], cx)
 
 
 def test_max_people_keeps_the_clearest_person(basketball: Path) -> None:
