@@ -236,9 +236,7 @@ class Upright:
             lowest = np.argmax(np.where(conf, p2[..., 1], -np.inf), axis=1)[seen]
             pts = p2[seen][np.arange(int(seen.sum())), lowest]
             below.append(a * pts[:, 0] + b * pts[:, 1] + c > 0)
-            torso = p3[seen][:, list(self.top)].mean(1) - p3[seen][:, list(self.bottom)].mean(1)
-            torso = torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
-            angles.append(np.degrees(np.arccos(np.clip(torso @ up, -1.0, 1.0))))
+            angles.append(np.degrees(np.arccos(np.clip(self.torso(p3[seen]) @ up, -1.0, 1.0))))
         if not below:
             return False
         return bool(np.concatenate(below).mean() > 0.5
@@ -248,20 +246,26 @@ class Upright:
               center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The bodies with their upright frames turned onto the world's up (see the class), for
         K focals (px): each body's points become (K, T, M, 3)."""
+        ups = [self.up(focal, center) for focal in np.asarray(focals, np.float64).reshape(-1)]
+        select = self.up(self.select_focal, center) if self.select_focal > 0 else None
+        min_cos = math.cos(math.radians(UPRIGHT_MAX_DEG))
         out = []
         for p3, p2, w in bodies:
-            torso = p3[:, list(self.top)].mean(1) - p3[:, list(self.bottom)].mean(1)      # (T, 3)
-            torso = torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
+            torso = self.torso(p3)
             centre = p3.mean(1, keepdims=True)
             turned = []
-            for focal in np.asarray(focals, np.float64).reshape(-1):
-                up = self.up(focal, center)
+            for up in ups:
                 rot = rotations_between(torso, up)
-                cos = torso @ (self.up(self.select_focal, center) if self.select_focal > 0 else up)
-                rot[cos < math.cos(math.radians(UPRIGHT_MAX_DEG))] = np.eye(3)
+                rot[torso @ (up if select is None else select) < min_cos] = np.eye(3)
                 turned.append(np.einsum("tij,tmj->tmi", rot, p3 - centre) + centre)
             out.append((np.stack(turned), p2, w))
         return out
+
+    def torso(self, points: np.ndarray) -> np.ndarray:
+        """(T, M, 3) points -> (T, 3) unit torso directions (mean of the ``top`` rows minus mean of
+        the ``bottom`` rows)."""
+        torso = points[:, list(self.top)].mean(1) - points[:, list(self.bottom)].mean(1)
+        return torso / np.clip(np.linalg.norm(torso, axis=1, keepdims=True), 1e-9, None)
 
 
 def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
