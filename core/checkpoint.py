@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import InputError, OutputError
-from core.keypoints_file import PERSON_FIELDS, Keypoints, PersonKeypoints
+from core.keypoints_file import PERSON_FIELDS, Keypoints, PersonKeypoints, keypoints_from_arrays
 
 if TYPE_CHECKING:
     from core.detect import DetectOptions
@@ -357,18 +357,6 @@ def stitch(chunks: list[Keypoints]) -> Keypoints:
                      people=[people[k] for k in sorted(people)], horizon=horizon, timings=timings)
 
 
-def _keypoints_from_arrays(arrays: Mapping[str, np.ndarray]) -> Keypoints:
-    ids = np.asarray(arrays["person_ids"]).astype(np.int64).reshape(-1)
-    people = [PersonKeypoints(id=int(pid), **{name: np.asarray(arrays[f"p{i}/{name}"]).astype(dtype)
-                                              for name, (_shape, dtype) in PERSON_FIELDS.items()})
-              for i, pid in enumerate(ids)]
-    size = np.asarray(arrays["image_size"]).astype(np.int64).reshape(2)
-    return Keypoints(source=str(arrays["source"]), fps=float(arrays["fps"]), image_size=(int(size[0]), int(size[1])),
-                     frame_index=np.asarray(arrays["frame_index"]).astype(np.int64).reshape(-1), people=people,
-                     horizon=np.asarray(arrays["horizon"], np.float64).reshape(3) if "horizon" in arrays
-                     else np.zeros(3))
-
-
 def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", progress: "Progress",
                      checkpoints: Checkpoints, start: int = 0, end: int | None = None,
                      stride: int = 1) -> Keypoints:
@@ -397,7 +385,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
         arrays = checkpoints.load_chunk(index)
         if arrays is not None:
             chunk_progress.stage()
-            chunk = _keypoints_from_arrays(arrays)
+            chunk = keypoints_from_arrays(arrays, f"checkpoint chunk {index}")
             progress.info(f"resumed: frames {int(chunk.frame_index[0])}-{int(chunk.frame_index[-1])} "
                           "from the checkpoint")
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,16 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
                          f"expected {FORMAT!r})")
     if fmt != FORMAT:
         raise InputError(f"{source} has format {fmt!r}; this version reads {FORMAT!r} (update the add-on)")
+    return keypoints_from_arrays(arrays, str(source))
+
+
+def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypoints") -> Keypoints:
+    """A validated :class:`Keypoints` from a file's arrays (key -> array, as :meth:`Keypoints.to_arrays`
+    writes them; ``horizon`` may be missing: zeros). ``source`` names them in errors.
+
+    Raises:
+        InputError: a key is missing or a value is malformed.
+    """
     for key in ("source", "fps", "image_size", "frame_index", "person_ids"):
         if key not in arrays:
             raise InputError(f"{source}: key {key!r} is missing")
