@@ -5,6 +5,12 @@ Usage (worker environment)::
     .venv/worker/bin/python -m samples.generate NAME [NAME ...] [--force]
     .venv/worker/bin/python -m samples.generate --all [--force]
     .venv/worker/bin/python -m samples.generate --list
+    .venv/worker/bin/python -m samples.generate --calibration [--list]
+
+``--calibration`` makes the calibration clips of :data:`samples.scenes.CALIBRATION_SCENES` (other
+lenses, camera heights and motions) into ``.cache/calibration``: for tuning and checking an
+estimator's constants on clips apart from the samples, which stay held out for evaluation
+(``bench/bench_focal.py --samples .cache/calibration``).
 
 Each sample folder holds:
 
@@ -48,10 +54,12 @@ from core.motion import CameraParams, PersonParams, body_motion, write_motion
 from core.progress import Progress
 from models.body import BodyModel, load_body_model, mannequin_rest_joints
 from samples import pose as pz
-from samples.scenes import SCENES, Scene
+from samples.scenes import CALIBRATION_SCENES, SCENES, Scene
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "samples"
+CALIBRATION_ROOT = REPO / ".cache" / "calibration"
+ALL_SCENES = {**SCENES, **CALIBRATION_SCENES}
 BLENDER_PYTHON = REPO / ".venv" / "blender" / "bin" / "python"
 GENERATOR_VERSION = 5
 """Bump when the output of any sample changes: older folders are then regenerated."""
@@ -224,8 +232,8 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
     """
     progress = progress or Progress("quiet")
     root = Path(root).resolve()
-    if name not in SCENES:
-        raise InputError(f"unknown sample {name!r}; known: {', '.join(SCENES)}")
+    if name not in ALL_SCENES:
+        raise InputError(f"unknown sample {name!r}; known: {', '.join(ALL_SCENES)}")
     final = root / name
     if is_complete(final) and not force:
         meta = json.loads((final / "sample.json").read_text())
@@ -243,7 +251,7 @@ def generate(name: str, root: Path = DEFAULT_ROOT, *, force: bool = False, progr
     try:
         t0, c0 = time.perf_counter(), _cpu_seconds()
         mean = pz.hand_mean()
-        scene = SCENES[name](mean, mannequin_rest_joints)
+        scene = ALL_SCENES[name](mean, mannequin_rest_joints)
         camera = pz.make_camera(scene.camera, scene.size)
         progress.stage(f"{name}: pose", total=len(scene.figures))
         tracks = []
@@ -303,37 +311,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samples.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"samples to make: {', '.join(SCENES)}")
     parser.add_argument("--all", action="store_true", help="every sample")
+    parser.add_argument("--calibration", action="store_true",
+                        help="every calibration clip (held apart from the samples), into .cache/calibration")
     parser.add_argument("--force", action="store_true", help="regenerate samples that are already complete")
     parser.add_argument("--list", action="store_true", help="list the samples and exit")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                        help="output folder (default data/samples)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="output folder (default data/samples; .cache/calibration with --calibration)")
     parser.add_argument("--blender-python", type=Path, default=BLENDER_PYTHON,
                         help="interpreter with bpy (default .venv/blender/bin/python)")
     args = parser.parse_args(argv)
     progress = Progress("text")
     if args.list:
-        for name, build in SCENES.items():
+        for name, build in (CALIBRATION_SCENES if args.calibration else SCENES).items():
             print(f"{name:20s} {(build.__doc__ or '').strip().splitlines()[0]}")
         return 0
-    names = list(SCENES) if args.all else args.names
+    names = list(SCENES) if args.all else list(CALIBRATION_SCENES) if args.calibration else args.names
     if not names:
-        parser.error("name at least one sample, or --all")
+        parser.error("name at least one sample, or --all, or --calibration")
+    root = args.root or (CALIBRATION_ROOT if args.calibration else DEFAULT_ROOT)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         for name in names:
-            if name not in SCENES:
-                raise InputError(f"unknown sample {name!r}; known: {', '.join(SCENES)}")
+            if name not in ALL_SCENES:
+                raise InputError(f"unknown sample {name!r}; known: {', '.join(ALL_SCENES)}")
         total = 0.0
         for name in names:
-            meta = generate(name, args.root, force=args.force, progress=progress,
+            meta = generate(name, root, force=args.force, progress=progress,
                             blender_python=args.blender_python)
             if meta["skipped"]:
-                progress.info(f"{name}: up to date ({args.root / name})")
+                progress.info(f"{name}: up to date ({root / name})")
             else:
                 total += meta["seconds"]["total"]
                 progress.info(f"{name}: {meta['frames']} frames {meta['size'][0]}x{meta['size'][1]} in "
                               f"{meta['seconds']['total']:.1f} s (render {meta['seconds']['render']:.1f} s) "
-                              f"-> {args.root / name}")
+                              f"-> {root / name}")
         if total:
             progress.info(f"generated in {total:.1f} s")
         return 0

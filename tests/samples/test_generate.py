@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from core.errors import InputError, MocapError
+from models.body import mannequin_rest_joints
+from samples import pose as pz
 from samples.generate import FILES, decode_mask, generate, id_colour, is_complete
+from samples.scenes import CALIBRATION_SCENES, SCENES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +69,31 @@ def test_cli_lists_the_samples() -> None:
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names[:1] == ["default"] and "three_people_50mm" in names and len(names) == 6
+
+
+def test_cli_lists_the_calibration_clips_apart_from_the_samples() -> None:
+    result = subprocess.run([sys.executable, "-m", "samples.generate", "--list", "--calibration"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == list(CALIBRATION_SCENES)
+
+
+def test_calibration_clips_are_other_shots_than_the_held_out_samples() -> None:
+    """Constants tuned on the calibration clips must not have seen an evaluation sample: no name,
+    and no camera (position, target, lens) of a sample, is reused; each clip is well formed."""
+    mean = pz.hand_mean()
+    samples = [build(mean, mannequin_rest_joints) for build in SCENES.values()]
+    shots = {(s.camera.position, s.camera.target, s.camera.focal_mm) for s in samples}
+    assert not set(CALIBRATION_SCENES) & set(SCENES)
+    lenses = set()
+    for name, build in CALIBRATION_SCENES.items():
+        scene = build(mean, mannequin_rest_joints)
+        assert scene.name == name
+        assert (scene.camera.position, scene.camera.target, scene.camera.focal_mm) not in shots
+        assert scene.figures and all(len(f.motion) == scene.frames for f in scene.figures)
+        lenses.add(scene.camera.focal_mm)
+    assert min(lenses) <= 24.0 and max(lenses) >= 70.0        # close-ups and long lenses both
 
 
 def test_id_colours_decode_back_to_ids() -> None:
