@@ -309,7 +309,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samples.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"samples to make: {', '.join(SCENES)}")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"samples to make: {', '.join(SCENES)} "
+                        "(a calibration clip's name: into .cache/calibration)")
     parser.add_argument("--all", action="store_true", help="every sample")
     parser.add_argument("--calibration", action="store_true",
                         help="every calibration clip (held apart from the samples), into .cache/calibration")
@@ -328,7 +329,6 @@ def main(argv: list[str] | None = None) -> int:
     names = list(SCENES) if args.all else list(CALIBRATION_SCENES) if args.calibration else args.names
     if not names:
         parser.error("name at least one sample, or --all, or --calibration")
-    root = args.root or (CALIBRATION_ROOT if args.calibration else DEFAULT_ROOT)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         for name in names:
@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(f"unknown sample {name!r}; known: {', '.join(ALL_SCENES)}")
         total = 0.0
         for name in names:
+            root = args.root or (CALIBRATION_ROOT if name in CALIBRATION_SCENES else DEFAULT_ROOT)
             meta = generate(name, root, force=args.force, progress=progress,
                             blender_python=args.blender_python)
             if meta["skipped"]:

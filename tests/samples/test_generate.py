@@ -79,6 +79,14 @@ def test_cli_lists_the_calibration_clips_apart_from_the_samples() -> None:
     assert names == list(CALIBRATION_SCENES)
 
 
+def test_a_calibration_clip_named_alone_goes_to_the_calibration_folder_not_the_samples() -> None:
+    result = subprocess.run([sys.executable, "-m", "samples.generate", "cal_70mm"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert is_complete(REPO / ".cache" / "calibration" / "cal_70mm")
+    assert not (REPO / "data" / "samples" / "cal_70mm").exists()
+
+
 def test_calibration_clips_are_other_shots_than_the_held_out_samples() -> None:
     """Constants tuned on the calibration clips must not have seen an evaluation sample: no name,
     and no camera (position, target, lens) of a sample, is reused; each clip is well formed."""
