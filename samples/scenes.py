@@ -168,16 +168,17 @@ def _calibration(name: str, description: str, motion: mo.Motion, camera: CameraS
 def cal_20mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Calibration: waves with the right hand close to an ultra-wide lens (20 mm, ~1.9 m)."""
     del rest_joints
-    m = mo.concat([mo.stand(8, yaw=-0.2), mo.wave(40, FPS, side="right", yaw=-0.2, hand_mean=hand_mean)], blend=8)
-    return _calibration("cal_20mm", "waves, 20 mm, ~1.9 m", m, CameraSpec((0.2, 1.3, 1.9), (0.0, 0.9, 0.0), 20.0),
-                        _betas(0.4, -0.2), GREEN)
+    m = mo.concat([mo.stand(8, yaw=-0.2),
+                   mo.wave(40, FPS, side="right", yaw=-0.2, hand_mean=hand_mean)], blend=8)
+    return _calibration("cal_20mm", "waves, 20 mm, ~1.9 m", m,
+                        CameraSpec((0.2, 1.3, 1.9), (0.0, 0.9, 0.0), 20.0), _betas(0.4, -0.2), GREEN)
 
 
 def cal_28mm_high(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Calibration: waves and crouches under a camera looking down (28 mm, ~2.6 m, 2 m high)."""
     del rest_joints
-    m = mo.concat([mo.wave(30, FPS, side="left", yaw=0.3, hand_mean=hand_mean), mo.crouch(24, depth=0.8, yaw=0.3)],
-                  blend=12)
+    m = mo.concat([mo.wave(30, FPS, side="left", yaw=0.3, hand_mean=hand_mean),
+                   mo.crouch(24, depth=0.8, yaw=0.3)], blend=12)
     return _calibration("cal_28mm_high", "waves and crouches, camera above, 28 mm, ~2.6 m", m,
                         CameraSpec((-0.3, 2.0, 2.5), (0.0, 0.8, 0.0), 28.0), _betas(-0.5, 0.4), BLUE)
 
@@ -185,7 +186,8 @@ def cal_28mm_high(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 def cal_35mm_low(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Calibration: stands and waves before a low camera (35 mm, ~2.8 m, 0.9 m high)."""
     del rest_joints
-    m = mo.concat([mo.stand(10, yaw=0.5), mo.wave(40, FPS, side="right", yaw=0.5, hand_mean=hand_mean)], blend=8)
+    m = mo.concat([mo.stand(10, yaw=0.5),
+                   mo.wave(40, FPS, side="right", yaw=0.5, hand_mean=hand_mean)], blend=8)
     return _calibration("cal_35mm_low", "waves, low camera, 35 mm, ~2.8 m", m,
                         CameraSpec((0.4, 0.9, 2.8), (0.0, 1.0, 0.0), 35.0), _betas(1.0, 0.2), RED)
 
@@ -195,7 +197,8 @@ def cal_24mm_walk(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     del hand_mean, rest_joints
     m = mo.walk(50, FPS, yaw=np.deg2rad(70.0), phase=0.2)
     return _calibration("cal_24mm_walk", "walks across, 24 mm, ~2.5 m", m,
-                        CameraSpec((0.0, 1.4, 2.5), (0.0, 0.9, 0.0), 24.0), _betas(-1.0, -0.3), RED, (-0.8, 0.0))
+                        CameraSpec((0.0, 1.4, 2.5), (0.0, 0.9, 0.0), 24.0), _betas(-1.0, -0.3), RED,
+                        (-0.8, 0.0))
 
 
 def cal_50mm_walk(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
@@ -203,14 +206,15 @@ def cal_50mm_walk(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     del hand_mean, rest_joints
     m = mo.walk(50, FPS, yaw=np.deg2rad(170.0), phase=0.5)
     return _calibration("cal_50mm_walk", "walks toward the camera, 50 mm, ~5 m", m,
-                        CameraSpec((0.3, 1.5, 5.5), (0.0, 0.9, 0.0), 50.0), _betas(0.2, 0.8), GREEN, (0.0, -1.5))
+                        CameraSpec((0.3, 1.5, 5.5), (0.0, 0.9, 0.0), 50.0), _betas(0.2, 0.8), GREEN,
+                        (0.0, -1.5))
 
 
 def cal_70mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Calibration: turns half round then waves far from a long lens (70 mm, ~7 m)."""
     del rest_joints
-    m = mo.concat([mo.turn(24, 0.0, np.pi / 2), mo.wave(30, FPS, side="left", yaw=np.pi / 2, hand_mean=hand_mean)],
-                  blend=8)
+    m = mo.concat([mo.turn(24, 0.0, np.pi / 2),
+                   mo.wave(30, FPS, side="left", yaw=np.pi / 2, hand_mean=hand_mean)], blend=8)
     return _calibration("cal_70mm", "turns and waves, 70 mm, ~7 m", m,
                         CameraSpec((-0.5, 1.6, 7.0), (0.0, 0.9, 0.0), 70.0), _betas(-0.2, 0.1), BLUE)
 
