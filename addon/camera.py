@@ -92,6 +92,21 @@ def focal_px_from_fov(fov_deg: float, width_px: int) -> float:
     return 0.5 * width_px / math.tan(math.radians(fov_deg) / 2.0)
 
 
+def lens_note(focal_px: float, std_px: float, source: str, width_px: int,
+              sensor_width_mm: float = DEFAULT_SENSOR_WIDTH_MM) -> str:
+    """How sure the camera's lens is, for the user: the lens in mm on ``sensor_width_mm``, and
+    where it came from (``source`` of the motion file: ``user``, ``estimated`` from perspective
+    with its 1-sigma ``std_px`` px, or ``prior``: assumed, perspective said little)."""
+    lens = lens_mm(focal_px, width_px, sensor_width_mm)
+    if source == "user":
+        return f"camera {lens:.1f} mm (the lens you gave)"
+    std = lens_mm(std_px, width_px, sensor_width_mm)
+    if source == "prior":
+        return (f"camera {lens:.1f} mm +-{std:.0f} mm (assumed: the footage showed too little "
+                "perspective; give the lens if you know it)")
+    return f"camera {lens:.1f} mm +-{std:.0f} mm (estimated from perspective; give the lens if you know it)"
+
+
 def fps_to_blender(fps: float) -> tuple[int, float]:
     """Blender's (render.fps, render.fps_base) for a frame rate, e.g. 29.97 -> (30, 1.001)."""
     base_fps = max(1, int(round(fps)))

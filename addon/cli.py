@@ -136,7 +136,7 @@ def animate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"applied {len(take.avatars)} avatar(s), frames {take.frame_range[0]}-{take.frame_range[1]}, "
-          f"camera {take.camera.data.lens:.1f} mm / {take.camera.data.sensor_width:.0f} mm sensor")
+          f"{take.lens_note} on a {take.camera.data.sensor_width:.0f} mm sensor")
     blend = os.path.abspath(args.blend)
     try:
         os.makedirs(os.path.dirname(blend), exist_ok=True)

@@ -21,7 +21,7 @@ import numpy as np
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
-from ..camera import Intrinsics, apply_render_settings, build_camera, load_clip
+from ..camera import Intrinsics, apply_render_settings, build_camera, lens_mm, lens_note, load_clip
 from ..keys import Channel, write_channels
 from ..motion_file import MotionFile, MotionFileError, load_motion
 from ..progress import progress_bar
@@ -110,6 +110,8 @@ class TakeResult:
     camera: bpy.types.Object
     frame_range: tuple[int, int]
     clip: bpy.types.MovieClip | None = None
+    lens_note: str = ""
+    """The camera's lens and how sure it is (:func:`addon.camera.lens_note`), for the report."""
 
 
 @dataclass
@@ -258,6 +260,11 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
         camera = build_camera(f"{name} Camera", collection, intr, sensor_width_mm=sensor_width_mm, clip=clip)
         tx.add(bpy.data.objects, camera)
         tx.add(bpy.data.cameras, camera.data)
+        # how sure the lens is stays with the camera (Object Data > Custom Properties)
+        camera.data["focal_source"] = cam.focal_source
+        camera.data["lens_std_mm"] = lens_mm(float(cam.focal_std_px), int(cam.image_size[0]), sensor_width_mm)
+        note = lens_note(float(cam.focal_px[0]), float(cam.focal_std_px), cam.focal_source,
+                         int(cam.image_size[0]), sensor_width_mm)
         apply_render_settings(scene, intr)
         scene.camera = camera
         if len(frames):
@@ -266,7 +273,7 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
             scene.frame_set(int(frames[0]))
         bar.update(len(people) + 1)
     first, last = (int(frames[0]), int(frames[-1])) if len(frames) else (scene.frame_start, scene.frame_end)
-    return TakeResult(collection, avatars, camera, (first, last), clip)
+    return TakeResult(collection, avatars, camera, (first, last), clip, note)
 
 
 def load_and_apply(context: Context, path: str, *, footage: str | None = None,
@@ -322,7 +329,7 @@ class VIDEOMOCAP_OT_apply(Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Applied {os.path.basename(path)}: {len(result.avatars)} avatar(s), "
-                              f"frames {result.frame_range[0]}-{result.frame_range[1]}")
+                              f"frames {result.frame_range[0]}-{result.frame_range[1]}; {result.lens_note}")
         return {"FINISHED"}
 
 

@@ -173,7 +173,7 @@ class VIDEOMOCAP_OT_capture(Operator):
             self.report({"ERROR"}, f"Capture finished but applying it failed: {exc}")
             return {"CANCELLED"}
         self.report({"INFO"}, f"Captured {len(result.avatars)} avatar(s) into {result.collection.name} "
-                              f"({status.output})")
+                              f"({status.output}); {result.lens_note}")
         return {"FINISHED"}
 
     def execute(self, context: Context) -> set[str]:

@@ -140,3 +140,23 @@ def test_save_and_reload_keep_settings_and_results(ext, motion_tools, empty_scen
         np.testing.assert_array_equal(got[name][0], frames)
         np.testing.assert_array_equal(got[name][1], values)
     assert bpy.data.objects["take P1 mesh"].modifiers["Armature"].object == arm
+
+
+@pytest.mark.parametrize("source,std,expect", [("estimated", 210.0, "+-12 mm (estimated from perspective"),
+                                               ("prior", 420.0, "+-24 mm (assumed"),
+                                               ("user", 0.0, "(the lens you gave)")])
+def test_the_camera_keeps_how_sure_its_lens_is(ext, motion_tools, empty_scene, tmp_path, capfd, source, std,
+                                                 expect):
+    """The motion file's focal source and 1-sigma become the camera's custom properties and the
+    Apply report (700 px of 640 on a 36 mm sensor: 39.4 mm)."""
+    arrays = motion_tools.make(frames=4, people=1)
+    arrays["camera_focal_source"], arrays["camera_focal_std_px"] = np.array(source), np.array(std)
+    path = motion_tools.save(tmp_path / "take.npz", arrays)
+    capfd.readouterr()
+    assert bpy.ops.video_mocap.apply(filepath=str(path)) == {"FINISHED"}
+    cam = bpy.context.scene.camera.data
+    assert cam["focal_source"] == source
+    assert cam["lens_std_mm"] == pytest.approx(std * 36.0 / 640.0)
+    assert cam.lens == pytest.approx(39.375)
+    report = capfd.readouterr()
+    assert f"camera 39.4 mm {expect}" in report.out + report.err

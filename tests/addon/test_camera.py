@@ -72,3 +72,13 @@ def test_footage_becomes_the_camera_background(empty_scene, tmp_path):
     assert cam.data.background_images[0].source == "MOVIE_CLIP"
     with pytest.raises(FileNotFoundError):
         camera.load_clip(str(tmp_path / "missing.mp4"))
+
+
+def test_lens_note_says_how_sure_the_lens_is():
+    """640 px wide on 36 mm: 700 px is a 39.4 mm lens, a 1-sigma of 210 px is 11.8 mm."""
+    assert camera.lens_note(700.0, 0.0, "user", 640) == "camera 39.4 mm (the lens you gave)"
+    estimated = camera.lens_note(700.0, 210.0, "estimated", 640)
+    assert estimated.startswith("camera 39.4 mm +-12 mm (estimated from perspective")
+    assert "give the lens" in estimated
+    assert camera.lens_note(700.0, 420.0, "prior", 640).startswith("camera 39.4 mm +-24 mm (assumed")
+    assert camera.lens_note(700.0, 210.0, "estimated", 640, 23.5).startswith("camera 25.7 mm +-8 mm")
