@@ -115,13 +115,14 @@ def fps_to_blender(fps: float) -> tuple[int, float]:
 
 def build_camera(name: str, collection: bpy.types.Collection, intr: Intrinsics, *,
                  sensor_width_mm: float = DEFAULT_SENSOR_WIDTH_MM,
-                 clip: bpy.types.MovieClip | None = None) -> bpy.types.Object:
+                 clip: bpy.types.MovieClip | None = None, mirrored: bool = False) -> bpy.types.Object:
     """A camera object matching the footage's camera, linked into ``collection``.
 
     Focal length: ``fx`` px on a ``sensor_width_mm`` wide sensor (sensor_fit HORIZONTAL);
     the principal point becomes the lens shift. The scene's resolution and frame rate are
     set by :func:`apply_render_settings`. ``clip`` (the footage) becomes the camera's
-    background image.
+    background image, flipped left to right when ``mirrored`` (footage captured with
+    ``--mirrored``: the camera sees the flipped picture).
     """
     width, height = int(intr.image_size[0]), int(intr.image_size[1])
     data = bpy.data.cameras.new(name)
@@ -138,7 +139,7 @@ def build_camera(name: str, collection: bpy.types.Collection, intr: Intrinsics, 
     obj.matrix_world = camera_object_matrix().T.tolist()
     collection.objects.link(obj)
     if clip is not None:
-        set_background(obj, clip)
+        set_background(obj, clip, mirrored)
     return obj
 
 
@@ -170,8 +171,9 @@ def load_clip(path: str) -> bpy.types.MovieClip:
     return clip
 
 
-def set_background(camera_obj: bpy.types.Object, clip: bpy.types.MovieClip) -> None:
-    """Show ``clip`` behind the scene in this camera's view (source frame 0 at scene frame 1)."""
+def set_background(camera_obj: bpy.types.Object, clip: bpy.types.MovieClip, mirrored: bool = False) -> None:
+    """Show ``clip`` behind the scene in this camera's view (source frame 0 at scene frame 1),
+    flipped left to right when ``mirrored``."""
     data = camera_obj.data
     data.show_background_images = True
     for bg in list(data.background_images):
@@ -183,4 +185,5 @@ def set_background(camera_obj: bpy.types.Object, clip: bpy.types.MovieClip) -> N
     bg.alpha = 1.0
     bg.display_depth = "BACK"
     bg.frame_method = "FIT"
+    bg.use_flip_x = bool(mirrored)
     clip.frame_start = 1

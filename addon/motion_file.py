@@ -65,6 +65,7 @@ class Camera:
     center_px: np.ndarray       # (2,) float32 cx, cy px
     focal_std_px: float         # 1-sigma uncertainty of the focal (0 when given by the user)
     focal_source: str           # estimated | prior | user
+    mirrored: bool = False      # the footage is a mirror image, flipped back before capture
 
     @property
     def fov_x_deg(self) -> float:
@@ -264,6 +265,15 @@ class _Validator:
             raise self.fail(f"'{key}' holds Python objects; expected a plain array")
         return arr
 
+    def flag(self, key: str) -> bool:
+        """An optional boolean scalar (missing: False)."""
+        arr = self.get(key, required=False)
+        if arr is None:
+            return False
+        if arr.dtype != np.bool_ or arr.shape != ():
+            raise self.fail(f"'{key}' must be a boolean scalar, got {arr.dtype} {arr.shape}")
+        return bool(arr)
+
     def text(self, key: str, required: bool = True, default: str = "") -> str:
         arr = self.get(key, required)
         if arr is None:
@@ -352,12 +362,7 @@ class _Validator:
         if np.any(np.diff(frame_index) <= 0):
             raise self.fail("'frame_index' must be strictly increasing")
         camera = self.camera()
-        flat = self.get("flat_hand_mean", required=False)
-        flat_hand_mean = False
-        if flat is not None:
-            if flat.dtype != np.bool_ or flat.shape != ():
-                raise self.fail(f"'flat_hand_mean' must be a boolean scalar, got {flat.dtype} {flat.shape}")
-            flat_hand_mean = bool(flat)
+        flat_hand_mean = self.flag("flat_hand_mean")
         avatar = self.avatar(subject, dims)
         person_ids = self.ints("person_ids", (None,), dims, ("P",))
         if len(set(person_ids.tolist())) != len(person_ids):
@@ -395,7 +400,7 @@ class _Validator:
             raise self.fail(f"'camera_focal_source' is {source!r}, "
                             f"expected one of {', '.join(FOCAL_SOURCES)}")
         return Camera(image_size=image_size, focal_px=focal, center_px=center, focal_std_px=std_value,
-                      focal_source=source)
+                      focal_source=source, mirrored=self.flag("footage_mirrored"))
 
     def avatar(self, subject: str, dims: dict[str, int]) -> Avatar:
         model = self.text("avatar/model")

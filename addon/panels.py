@@ -43,6 +43,7 @@ class VIDEOMOCAP_PT_capture(_MocapPanel, Panel):
             layout.prop(settings, "footage_path", text="File")
         else:
             layout.template_ID(settings, "footage_clip", open="clip.open")
+        layout.prop(settings, "mirrored")
 
         col = layout.column(heading="Frames")
         col.prop(settings, "use_frame_range", text="Range")

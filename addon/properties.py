@@ -84,6 +84,10 @@ class VIDEOMOCAP_PG_settings(PropertyGroup):
     hands_only: BoolProperty(name="Hands Only", default=False,  # type: ignore[valid-type]
                              description="Footage of hands alone, no body in view: find the hands (at most "
                                          "two) and fit MANO hands (needs MANO Models in the preferences)")
+    mirrored: BoolProperty(name="Mirrored Footage", default=False,  # type: ignore[valid-type]
+                           description="The footage is a mirror image (a selfie or webcam recording): it is "
+                                       "flipped back before capture so that right hands are right hands, and "
+                                       "the camera background is flipped to match")
     focal_mode: EnumProperty(  # type: ignore[valid-type]
         name="Focal", items=(("AUTO", "Auto", "Estimate the focal length from the footage"),
                              ("LENS", "Lens", "Known focal length in mm and sensor width"),

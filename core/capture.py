@@ -167,13 +167,15 @@ def motion_arrays(clip: ClipFit, keypoints: Keypoints, model: BodyModel, express
               for p in clip.people]
     return body_motion(people, model, fps=float(keypoints.fps), image_size=keypoints.image_size,
                        frame_index=np.asarray(keypoints.frame_index), camera=camera,
-                       source=str(keypoints.source), extras={"expression_source": np.asarray(expression)})
+                       source=str(keypoints.source),
+                       extras={"expression_source": np.asarray(expression),
+                               "footage_mirrored": np.asarray(bool(keypoints.mirrored))})
 
 
 def capture(source: str | Path, options: FitOptions, progress: Progress, detect_options: object = None,
             start: int = 0, end: int | None = None, stride: int = 1,
             model: BodyModel | None = None, camera: UserCamera | None = None,
-            checkpoints: Checkpoints | None = None) -> CaptureResult:
+            checkpoints: Checkpoints | None = None, mirror: bool = False) -> CaptureResult:
     """Detect (unless ``source`` is a keypoints file) and fit.
 
     Args:
@@ -183,11 +185,16 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
         camera: the user's lens (None: estimate the focal).
         checkpoints: save detection per chunk of frames and resume from saved chunks
             (core/checkpoint.py; footage only). None: detect in one piece.
+        mirror: the footage is a mirror image: flip its frames back before detection (a keypoints
+            file says itself whether it was; asking for it on one that was not is an InputError).
     """
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     if is_keypoints_file(source):
         keypoints = load_keypoints(source)
+        if mirror and not keypoints.mirrored:
+            raise InputError(f"{source} was detected from the footage as it is: --mirrored flips the "
+                             "footage before detection, so run detect (or capture the footage) with it")
     else:
         from core.detect import DetectOptions, detect_keypoints
         from core.footage import open_footage
@@ -196,11 +203,13 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
         if checkpoints is not None:  # resumable detection, chunk by chunk (core/checkpoint.py)
             from core.checkpoint import detect_resumable
 
-            keypoints = detect_resumable(source, detect_options, progress, checkpoints, start, end, stride)
+            keypoints = detect_resumable(source, detect_options, progress, checkpoints, start, end, stride,
+                                         mirror)
         else:
-            with open_footage(source, start=start, end=end, stride=stride) as footage:
+            with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
                 info = footage.info
-                progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
+                progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps"
+                              + (", mirrored: flipped back" if mirror else ""))
                 keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
     seconds["detect"] = time.perf_counter() - t0
     if keypoints.num_frames == 0:

@@ -223,11 +223,11 @@ def detect_options_dict(options: "DetectOptions") -> dict[str, Any]:
 
 def open_checkpoints(output_path: str | os.PathLike[str], source: str | os.PathLike[str],
                      options: "DetectOptions", start: int = 0, end: int | None = None,
-                     stride: int = 1) -> Checkpoints:
+                     stride: int = 1, mirror: bool = False) -> Checkpoints:
     """:class:`Checkpoints` for detecting ``source`` with these settings into ``output_path``."""
     check_output_folder(output_path)
     settings = {"detect": detect_options_dict(options), "start": start, "end": end, "stride": stride,
-                "chunk_frames": chunk_frames()}
+                "mirror": bool(mirror), "chunk_frames": chunk_frames()}
     return Checkpoints(checkpoint_key(source, settings))
 
 
@@ -354,12 +354,13 @@ def stitch(chunks: list[Keypoints]) -> Keypoints:
     horizon = next((np.asarray(c.horizon) for c in chunks if np.asarray(c.horizon).any()), np.zeros(3))
     return Keypoints(source=first.source, fps=first.fps, image_size=first.image_size,
                      frame_index=np.concatenate(frame_index).astype(np.int64),
-                     people=[people[k] for k in sorted(people)], horizon=horizon, timings=timings)
+                     people=[people[k] for k in sorted(people)], horizon=horizon, mirrored=first.mirrored,
+                     timings=timings)
 
 
 def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", progress: "Progress",
                      checkpoints: Checkpoints, start: int = 0, end: int | None = None,
-                     stride: int = 1) -> Keypoints:
+                     stride: int = 1, mirror: bool = False) -> Keypoints:
     """:func:`core.detect.detect_keypoints` over ``source`` chunk by chunk, reusing saved chunks.
 
     Reports one ``detect`` stage over all frames; a reused chunk is announced with ``info``.
@@ -370,7 +371,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
     from core.footage import open_footage
 
     size = chunk_frames()
-    with open_footage(source, start=start, end=end, stride=stride) as footage:
+    with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
         info = footage.info
         total = footage.planned_count
     progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
@@ -391,7 +392,7 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
         else:
             try:
                 chunk_progress.offset = done - (1 if index else 0)  # the seam frame is counted once
-                with open_footage(source, start=a, end=b, stride=stride) as part:
+                with open_footage(source, start=a, end=b, stride=stride, mirror=mirror) as part:
                     chunk = detect_keypoints(part, options, chunk_progress)  # type: ignore[arg-type]
             except InputError as exc:
                 if index == 0:

@@ -37,7 +37,7 @@ import math
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -771,6 +771,10 @@ def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Prog
     """
     info = footage.info
     fps = float(info.fps) / float(getattr(footage, "stride", 1) or 1)
+    mirrored = bool(getattr(footage, "mirror", False))
+    if mirrored and options.prompts:  # boxes are drawn on the footage as it is: flip them with it
+        options = replace(options, prompts=[replace(p, x0=info.width - p.x1, x1=info.width - p.x0)
+                                            for p in options.prompts])
     pipeline = KeypointPipeline(options, info.width, info.height, fps, source=str(info.path))
     total = getattr(footage, "planned_count", None)
     for note in pipeline.cues.notes:
@@ -792,6 +796,7 @@ def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Prog
         result = pipeline.result()
     finally:
         pipeline.close()
+    result.mirrored = mirrored
     result.timings["decode"] = decode
     result.timings["frames"] = float(len(result.frame_index))
     for warning in footage.warnings:

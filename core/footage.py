@@ -24,6 +24,9 @@ Rules, in one place:
 * **Folders**: every image file directly inside, in natural order (``img2`` before
   ``img10``); ``Frame.index`` is the position in that order. An unreadable image, or one
   whose size differs from the first, is skipped with a note in ``footage.warnings``.
+* **Mirrored footage** (a selfie or webcam picture, left and right swapped): ``mirror=True``
+  flips every frame back (``cv2.flip``, about the vertical axis) before anyone sees it, so people's
+  right hands are right hands; ``footage.mirror`` says so for what is written from it.
 * **Damage**: a file that cannot be opened, has no decodable frame, or is not footage
   raises :class:`core.errors.InputError` from ``open_footage``. Damage part-way through a
   video ends the iteration: the frames before it are kept and ``footage.warnings`` says
@@ -229,6 +232,8 @@ class Footage:
         self._first = first
         self._closed = False
         self._suppressed = 0
+        self.mirror = False
+        """Frames are flipped about the vertical axis (set by :func:`open_footage`)."""
 
     # -- public -------------------------------------------------------------------
     @property
@@ -247,9 +252,10 @@ class Footage:
     def __iter__(self) -> Iterator[Frame]:
         if self._closed:
             raise InputError(f"footage {self.info.path} was closed")
-        if self.info.kind == "video":
-            return self._iter_video()
-        return self._iter_images()
+        frames = self._iter_video() if self.info.kind == "video" else self._iter_images()
+        if self.mirror:
+            return (Frame(f.index, cv2.flip(f.image, 1)) for f in frames)
+        return frames
 
     def close(self) -> None:
         """Release the decoder (idempotent)."""
@@ -267,7 +273,8 @@ class Footage:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Footage({self.info!r}, start={self.start}, end={self.end}, stride={self.stride})"
+        return (f"Footage({self.info!r}, start={self.start}, end={self.end}, stride={self.stride}"
+                + (", mirror=True)" if self.mirror else ")"))
 
     # -- images -------------------------------------------------------------------
     def _iter_images(self) -> Iterator[Frame]:
@@ -472,7 +479,8 @@ def _open_images(path: Path, shown: str, files: list[Path], kind: Kind,
     return Footage(info, start, end, stride, files=files, first=Frame(start, first))
 
 
-def open_footage(path: str | Path, start: int = 0, end: int | None = None, stride: int = 1) -> Footage:
+def open_footage(path: str | Path, start: int = 0, end: int | None = None, stride: int = 1,
+                 mirror: bool = False) -> Footage:
     """Open a video file, an image or a folder of images for streaming.
 
     Args:
@@ -480,6 +488,7 @@ def open_footage(path: str | Path, start: int = 0, end: int | None = None, strid
         start: first source frame to deliver (inclusive).
         end: source frame to stop before (exclusive); ``None`` reads to the end.
         stride: deliver every ``stride``-th frame from ``start``.
+        mirror: the footage is a mirror image (selfie, webcam): deliver every frame flipped back.
 
     Returns:
         a :class:`Footage` (close it, or use ``with``).
@@ -488,6 +497,13 @@ def open_footage(path: str | Path, start: int = 0, end: int | None = None, strid
         InputError: missing path, not footage, unreadable or damaged file, no frames,
             frames too large, or a bad range/stride.
     """
+    footage = _open(path, start, end, stride)
+    footage.mirror = bool(mirror)
+    return footage
+
+
+def _open(path: str | Path, start: int, end: int | None, stride: int) -> Footage:
+    """:func:`open_footage` without the mirror."""
     if not isinstance(path, str | os.PathLike):
         raise InputError(f"footage path must be a file or folder path, got {type(path).__name__}")
     shown = os.fspath(path)

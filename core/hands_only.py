@@ -238,12 +238,15 @@ def load_hand_models(mano_dir: str, device: str = "cpu") -> dict:
 
 def capture_hands(source: str, models: dict, progress, camera: UserCamera | None = None,
                   smoothing: float = 1.0, start: int = 0, end: int | None = None,
-                  stride: int = 1) -> tuple[dict[str, np.ndarray], HandsOnlyKeypoints, dict[str, float]]:
+                  stride: int = 1, mirror: bool = False
+                  ) -> tuple[dict[str, np.ndarray], HandsOnlyKeypoints, dict[str, float]]:
     """Footage -> hands -> MANO fit per hand -> ``subject = hands`` motion arrays (docs/formats.md).
 
     Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``camera``: the user's lens (None:
     the prior focal of the body path, a 50 degree horizontal field of view). Both hands share the shape
-    fitted on the hand seen longer. Returns (motion arrays, hands found, seconds per stage).
+    fitted on the hand seen longer. ``mirror``: the footage is a mirror image, flipped back before
+    the hands are found (so each hand gets its true side). Returns (motion arrays, hands found,
+    seconds per stage).
 
     Raises InputError: no frames, or no hand in any frame.
     """
@@ -255,9 +258,10 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
 
     seconds: dict[str, float] = {}
     start_s = time.perf_counter()
-    with open_footage(source, start=start, end=end, stride=stride) as footage:
+    with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
         info = footage.info
-        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps (hands only)")
+        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps (hands only"
+                      + (", mirrored: flipped back)" if mirror else ")"))
         found = track_hands(footage, info.fps / stride, (info.width, info.height), progress,
                             getattr(footage, "planned_count", None), source=str(source))
         for warning in footage.warnings:
@@ -293,7 +297,8 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
                           center_px=(float(center[0]), float(center[1])),
                           focal_std_px=focal.std_px, focal_source=focal.source)
     arrays = hand_motion(hands, models, fps=found.fps, image_size=found.image_size,
-                         frame_index=found.frame_index, camera=camera, source=str(source))
+                         frame_index=found.frame_index, camera=camera, source=str(source),
+                         extras={"footage_mirrored": np.asarray(bool(mirror))})
     return arrays, found, seconds
 
 

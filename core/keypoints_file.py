@@ -80,6 +80,8 @@ class Keypoints:
         people: one entry per tracked person, in ``person_ids`` order.
         horizon: (3,) the scene's horizon ``a x + b y + c = 0`` in px ((a, b) unit, b > 0), or
             zeros where none was found (:mod:`core.horizon`).
+        mirrored: the footage was a mirror image and its frames were flipped back before
+            detection (pixels are those of the flipped frames; :func:`core.footage.open_footage`).
         timings: seconds spent per stage (not saved; for benchmarks and summaries).
     """
 
@@ -89,6 +91,7 @@ class Keypoints:
     frame_index: np.ndarray
     people: list[PersonKeypoints] = field(default_factory=list)
     horizon: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    mirrored: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -109,6 +112,7 @@ class Keypoints:
             "frame_index": np.asarray(self.frame_index, dtype=np.int64).reshape(-1),
             "person_ids": self.person_ids,
             "horizon": np.asarray(self.horizon, dtype=np.float64).reshape(3),
+            "footage_mirrored": np.array(bool(self.mirrored)),
         }
         for i, person in enumerate(self.people):
             for name, (shape, dtype) in PERSON_FIELDS.items():
@@ -189,7 +193,8 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
 
 def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypoints") -> Keypoints:
     """A validated :class:`Keypoints` from a file's arrays (key -> array, as :meth:`Keypoints.to_arrays`
-    writes them; ``horizon`` may be missing: zeros). ``source`` names them in errors.
+    writes them; ``horizon`` may be missing: zeros; ``footage_mirrored`` may be missing: False).
+    ``source`` names them in errors.
 
     Raises:
         InputError: a key is missing or a value is malformed.
@@ -215,8 +220,19 @@ def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypo
                               frame_index=arrays["frame_index"].astype(np.int64).reshape(t),
                               people=people,
                               horizon=arrays["horizon"].astype(np.float64).reshape(3) if "horizon" in arrays
-                              else np.zeros(3))
+                              else np.zeros(3),
+                              mirrored=_flag(arrays, "footage_mirrored", source))
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: malformed keypoints file: {exc}") from exc
     validate(keypoints)
     return keypoints
+
+
+def _flag(arrays: Mapping[str, np.ndarray], key: str, source: str) -> bool:
+    """An optional boolean key (missing: False); anything but one boolean is an InputError."""
+    if key not in arrays:
+        return False
+    value = np.asarray(arrays[key])
+    if value.shape != () or value.dtype != np.bool_:
+        raise InputError(f"{source}: {key!r} must be one boolean, got {value.dtype} {list(value.shape)}")
+    return bool(value)

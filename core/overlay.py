@@ -133,6 +133,8 @@ class OverlaySource(Protocol):
     image_size: tuple[int, int]
     """(W, H) px of the footage the file was made from."""
     fps: float
+    mirrored: bool
+    """The footage was flipped back before detection: draw on flipped frames."""
 
     def draw(self, image: np.ndarray, row: int) -> None:
         """Draw row ``row`` onto ``image`` ((H, W, 3) uint8 BGR, in place)."""
@@ -148,6 +150,7 @@ class KeypointsOverlay:
         self.frame_index = np.asarray(keypoints.frame_index, dtype=np.int64)
         self.image_size = (int(keypoints.image_size[0]), int(keypoints.image_size[1]))
         self.fps = float(keypoints.fps)
+        self.mirrored = bool(keypoints.mirrored)
         self.style = Style.for_size(*self.image_size)
 
     def draw(self, image: np.ndarray, row: int) -> None:
@@ -205,6 +208,7 @@ class MotionOverlay:
         self.frame_index = np.asarray(motion.frame_index, dtype=np.int64)
         self.image_size = (int(motion.image_size[0]), int(motion.image_size[1]))
         self.fps = float(motion.fps)
+        self.mirrored = bool(motion.camera.mirrored)
         self.focal = np.asarray(motion.camera.focal_px, np.float64)
         self.center = np.asarray(motion.camera.center_px, np.float64)
         self.parents = [int(p) for p in motion.avatar.parents]

@@ -257,7 +257,8 @@ def _apply(context: Context, motion: MotionFile, tx: _Transaction, name: str, fo
             clip = load_clip(footage_path)
             if clip not in known:
                 tx.add(bpy.data.movieclips, clip)
-        camera = build_camera(f"{name} Camera", collection, intr, sensor_width_mm=sensor_width_mm, clip=clip)
+        camera = build_camera(f"{name} Camera", collection, intr, sensor_width_mm=sensor_width_mm, clip=clip,
+                              mirrored=cam.mirrored)
         tx.add(bpy.data.objects, camera)
         tx.add(bpy.data.cameras, camera.data)
         # how sure the lens is stays with the camera (Object Data > Custom Properties)

@@ -53,6 +53,8 @@ def capture_arguments(settings: bpy.types.PropertyGroup, footage: str, output: s
         args += ["--focal-mm", f"{settings.focal_mm:g}", "--sensor-mm", f"{settings.sensor_mm:g}"]
     elif settings.focal_mode == "FOV":
         args += ["--fov-deg", f"{settings.fov_deg:g}"]
+    if settings.mirrored:
+        args.append("--mirrored")
     if settings.hands_only:  # people, hands, face and boxes do not apply
         return args + ["--hands-only", "--mano-dir", mano_dir]
     args += ["--max-people", str(settings.max_people)]

@@ -92,10 +92,12 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if detect_options is not None:  # detection resumes from <output>.partial/ (core/checkpoint.py)
         from core.checkpoint import open_checkpoints
 
-        checkpoints = open_checkpoints(output, args.input, detect_options, args.start, args.end, args.stride)
+        checkpoints = open_checkpoints(output, args.input, detect_options, args.start, args.end, args.stride,
+                                       args.mirrored)
     try:
         result = capture(args.input, options, progress, detect_options, start=args.start, end=args.end,
-                         stride=args.stride, model=model, camera=camera, checkpoints=checkpoints)
+                         stride=args.stride, model=model, camera=camera, checkpoints=checkpoints,
+                         mirror=args.mirrored)
     except InputError:
         if checkpoints is not None:  # the input itself is the problem: nothing worth resuming
             checkpoints.finish()
@@ -138,7 +140,7 @@ def run_hands_only(args: argparse.Namespace, options: "FitOptions", output: Path
         camera = UserCamera(args.focal_mm, args.sensor_mm, args.fov_deg)
     arrays, found, seconds = capture_hands(args.input, models, progress, camera=camera,
                                            smoothing=options.smoothing, start=args.start, end=args.end,
-                                           stride=args.stride)
+                                           stride=args.stride, mirror=args.mirrored)
     progress.stage("write", 1)
     write_motion(output, arrays)
     progress.update(1)

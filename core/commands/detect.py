@@ -18,6 +18,10 @@ def add_range_and_people_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=int, default=0, help="first source frame (default 0)")
     parser.add_argument("--end", type=int, default=None, help="stop before this source frame")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--mirrored", action="store_true",
+                        help="the footage is a mirror image (selfie, webcam): flip it back first, so "
+                             "right hands are right hands (files then hold the flipped frames' pixels; "
+                             "--person boxes stay in the footage's own pixels)")
     parser.add_argument("--max-people", type=int, default=None, help="track at most N people")
     parser.add_argument("--person", action="append", default=[], metavar="X0,Y0,X1,Y1@FRAME",
                         help="box around a person the detectors miss, on source frame FRAME (repeatable)")
@@ -54,7 +58,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if output.suffix.lower() != ".npz":
         raise InputError(f"output {output} must end in .npz")
     check_output_folder(output)  # before minutes of work, not after
-    with open_footage(args.input, start=args.start, end=args.end, stride=args.stride) as footage:
+    with open_footage(args.input, start=args.start, end=args.end, stride=args.stride,
+                      mirror=args.mirrored) as footage:
         info = footage.info
         progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
         keypoints = detect_keypoints(footage, options, progress)

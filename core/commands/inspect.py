@@ -83,6 +83,7 @@ def motion_summary(motion: MotionFile) -> dict[str, Any]:
             "center_px": [_round(v, 2) for v in cam.center_px],
             "fov_x_deg": _round(cam.fov_x_deg, 2),
             "fov_y_deg": _round(cam.fov_y_deg, 2),
+            "footage_mirrored": cam.mirrored,
         },
         "avatar": {"model": motion.avatar.model, "joints": motion.avatar.num_joints,
                    "vertices": motion.avatar.num_vertices, "faces": int(motion.avatar.faces.shape[0])},
@@ -116,7 +117,7 @@ def keypoints_summary(path: Path) -> dict[str, Any]:
         "file": str(path), "kind": "keypoints", "format": "video-mocap-keypoints/1", "source": kp.source,
         "frames": frames, "fps": _round(kp.fps, 3),
         "frame_range": [int(kp.frame_index[0]), int(kp.frame_index[-1])] if frames else [],
-        "image_size": [int(v) for v in kp.image_size], "people": people,
+        "image_size": [int(v) for v in kp.image_size], "footage_mirrored": kp.mirrored, "people": people,
     }
 
 

@@ -80,7 +80,8 @@ def _write_image(args: argparse.Namespace, source: OverlaySource, rows: dict[int
         raise InputError(f"frame {frame_number} is not in {args.file} (it has {len(shown)} rows, "
                          f"frames {shown[0]}..{shown[-1]})")
     progress.stage("overlay", total=1)
-    with open_footage(args.input, start=frame_number, end=frame_number + 1) as footage:
+    with open_footage(args.input, start=frame_number, end=frame_number + 1,
+                      mirror=source.mirrored) as footage:
         frame = next(iter(footage), None)
         for warning in footage.warnings:
             progress.info(warning)
@@ -106,7 +107,7 @@ def _write_video(args: argparse.Namespace, source: OverlaySource, rows: dict[int
         nonlocal written
         writer: cv2.VideoWriter | None = None
         try:
-            with open_footage(args.input, start=first, end=last + 1) as footage:
+            with open_footage(args.input, start=first, end=last + 1, mirror=source.mirrored) as footage:
                 progress.stage("overlay", total=len(rows))
                 for frame in footage:
                     row = rows.get(frame.index)

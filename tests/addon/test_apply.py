@@ -160,3 +160,23 @@ def test_the_camera_keeps_how_sure_its_lens_is(ext, motion_tools, empty_scene, t
     assert cam.lens == pytest.approx(39.375)
     report = capfd.readouterr()
     assert f"camera 39.4 mm {expect}" in report.out + report.err
+
+
+@pytest.mark.compat42
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_mirrored_footage_is_shown_flipped_behind_the_camera(motion_tools, empty_scene, tmp_path, mirrored):
+    """A capture of mirrored footage (``footage_mirrored``) sees the flipped-back picture: the
+    camera background shows the footage flipped left to right, so the avatars line up with it."""
+    image = bpy.data.images.new("frame", 64, 48)
+    image.filepath_raw = str(tmp_path / "frame.png")
+    image.file_format = "PNG"
+    image.save()
+    arrays = motion_tools.make(frames=3, people=1)
+    if mirrored:
+        arrays["footage_mirrored"] = np.array(True)
+    motion = validate_motion(arrays)
+    assert motion.camera.mirrored == mirrored and "footage_mirrored" not in motion.extras
+    take = apply_motion(bpy.context, motion, name="Take", footage=str(tmp_path / "frame.png"))
+    backgrounds = take.camera.data.background_images
+    assert len(backgrounds) == 1 and backgrounds[0].clip == take.clip
+    assert backgrounds[0].use_flip_x == mirrored and not backgrounds[0].use_flip_y

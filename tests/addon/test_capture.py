@@ -41,6 +41,9 @@ def test_settings_become_the_worker_arguments(ext, empty_scene, worker_parse):
     s.focal_mode, s.fov_deg, s.use_frame_range = "FOV", 60.0, False
     parsed = worker_parse(["capture", *capture.capture_arguments(s, "a.mp4", "b.npz")])
     assert (parsed["fov_deg"], parsed["focal_mm"], parsed["start"], parsed["end"]) == (60.0, None, 0, None)
+    assert parsed["mirrored"] is False
+    s.mirrored = True
+    assert worker_parse(["capture", *capture.capture_arguments(s, "a.mp4", "b.npz")])["mirrored"] is True
 
 
 def test_bad_boxes_are_refused(ext, empty_scene):

@@ -137,6 +137,8 @@ def test_round_trip_hands(tmp_path: Path) -> None:
     ("avatar/skin_indices", np.full((12, 4), 55, np.int32), "out of range"),
     ("avatar/model", np.asarray("mano"), "does not fit"),
     ("camera_focal_source", np.asarray("guess"), "camera_focal_source"),
+    ("footage_mirrored", np.asarray(1), "footage_mirrored.*boolean"),
+    ("flat_hand_mean", np.asarray([True, False]), "flat_hand_mean.*boolean"),
     ("p2/transl", np.zeros((6, 3), np.float32), "person 2"),
     ("p0/betas", np.asarray(["a"] * 10), "numbers"),
 ])

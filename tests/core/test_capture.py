@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from addon.motion_file import load_motion
-from core.keypoints_file import Keypoints, PersonKeypoints, save_keypoints
+from core.keypoints_file import Keypoints, PersonKeypoints, load_keypoints, save_keypoints
 from models.keypoints import LEFT_HAND_MAP, POSE_MAP, RIGHT_HAND_MAP
 from models.body import load_body_model
 from models.kinematics import axis_angle_to_matrix_np, matrix_to_axis_angle_np
@@ -94,6 +94,30 @@ def test_capture_estimates_focal_and_reports_it(tmp_path: Path) -> None:
     assert str(data["camera_focal_source"]) in ("estimated", "prior")
     assert float(data["camera_focal_std_px"]) > 0
     assert any("focal" in json.loads(line).get("message", "") for line in run.stdout.splitlines())
+
+
+def test_mirrored_keypoints_make_a_mirrored_motion_file(tmp_path: Path) -> None:
+    """A keypoints file detected from flipped-back frames says so, and so does the motion file fitted
+    from it (the add-on flips the camera background); asking --mirrored of a keypoints file that was
+    detected from the footage as it is, is refused before any fitting."""
+    plain = _keypoints(tmp_path / "kp.npz", frames=6)
+    refused = _run("capture", str(plain), "-o", str(tmp_path / "no.npz"), "--fov-deg", "60", "--mirrored")
+    assert refused.returncode == 2 and "--mirrored" in refused.stderr and "detect" in refused.stderr
+    assert not (tmp_path / "no.npz").exists()
+    kp = load_keypoints(plain)
+    kp.mirrored = True
+    mirrored = save_keypoints(kp, tmp_path / "kp_mirrored.npz")
+    out = tmp_path / "motion.npz"
+    run = _run("capture", str(mirrored), "-o", str(out), "--fov-deg", "60", "--no-face", "--no-hands")
+    assert run.returncode == 0, run.stderr
+    assert load_motion(out).camera.mirrored
+    summary = json.loads(_run("inspect", str(out)).stdout)
+    assert summary["camera"]["footage_mirrored"] is True
+    assert json.loads(_run("inspect", str(mirrored)).stdout)["footage_mirrored"] is True
+    plain_out = tmp_path / "plain.npz"
+    assert _run("capture", str(plain), "-o", str(plain_out), "--fov-deg", "60", "--no-face",
+                "--no-hands").returncode == 0
+    assert not load_motion(plain_out).camera.mirrored
 
 
 @pytest.mark.parametrize("args, message", [

@@ -435,3 +435,19 @@ def test_stream_whose_picture_size_changes_keeps_one_size(tmp_path: Path) -> Non
     assert [f.index for f in frames] == list(range(10))
     assert all(f.image.shape == (48, 64, 3) for f in frames)
     assert [round(float(f.image.mean()) / 20) for f in frames] == list(range(10))
+
+
+def test_mirrored_footage_is_flipped_back(opencv_doc_data: Path) -> None:
+    """``mirror=True``: every frame of a real video and of an image comes flipped about the
+    vertical axis (a selfie's left and right put back); the first pixel column becomes the last."""
+    plain = read_all(open_footage(opencv_doc_data / "vtest.avi", start=100, end=130, stride=10))
+    with open_footage(opencv_doc_data / "vtest.avi", start=100, end=130, stride=10, mirror=True) as footage:
+        assert footage.mirror and "mirror=True" in repr(footage)
+        mirrored = read_all(footage)
+    assert [f.index for f in mirrored] == [f.index for f in plain] == [100, 110, 120]
+    for a, b in zip(plain, mirrored, strict=True):
+        assert not np.array_equal(a.image, b.image)
+        assert np.array_equal(b.image, a.image[:, ::-1])
+    image = read_all(open_footage(opencv_doc_data / "basketball1.png", mirror=True))[0].image
+    assert np.array_equal(image, cv2.imread(str(opencv_doc_data / "basketball1.png"))[:, ::-1])
+    assert not open_footage(opencv_doc_data / "basketball1.png").mirror

@@ -125,6 +125,33 @@ def test_both_hands_found_on_their_sides(tracked: HandsOnlyKeypoints) -> None:
         assert 0.05 < np.median(np.linalg.norm(world[:, 12], axis=-1)) < 0.25
 
 
+@pytest.mark.slow
+def test_mirrored_hands_get_their_true_sides(hands_clip: Path, tmp_path: Path) -> None:
+    """The crop as a selfie camera stores it (left and right swapped): read as it is, the true right
+    hand is taken for a left one; with ``mirror=True`` each hand is on its true side again and
+    where the plain crop has it."""
+    mirrored = tmp_path / "mirrored"
+    mirrored.mkdir()
+    for image in sorted(hands_clip.iterdir()):
+        cv2.imwrite(str(mirrored / image.name), cv2.imread(str(image))[:, ::-1])
+    truth, width = hand_truth(), SIDE * SCALE
+    with open_footage(mirrored) as footage:
+        as_is = track_hands(footage, footage.info.fps, (footage.info.width, footage.info.height))
+    seen = as_is.found("left")
+    rows = joint_rows("left")[0]
+    swapped = truth["right"].copy()
+    swapped[..., 0] = width - 1 - swapped[..., 0]                   # where the true right hand shows
+    error = np.linalg.norm(as_is.points_2d["left"][:, rows] - swapped, axis=-1).mean(-1)
+    assert seen.mean() >= 0.9 and np.median(error[seen]) < 12.0, "a mirrored right hand reads as a left"
+    with open_footage(mirrored, mirror=True) as footage:
+        flipped = track_hands(footage, footage.info.fps, (footage.info.width, footage.info.height))
+    assert flipped.found("right").mean() >= 0.9
+    for side in ("left", "right"):
+        own, other = hand_errors(flipped, side)
+        found = flipped.found(side)
+        assert (own[found] < other[found]).mean() >= 0.95 and np.median(own[found]) < 12.0, side
+
+
 def test_palm_anchors_and_hand_region() -> None:
     """2016 anchors (24x24x2 at stride 8, 12x12x6 at stride 16); a palm whose fingers point right gives
     a hand region turned a quarter turn, shifted towards the fingers, 2.6 palm boxes wide."""

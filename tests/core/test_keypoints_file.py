@@ -48,7 +48,8 @@ def test_layout_is_exactly_the_documented_one(tmp_path: Path) -> None:
         assert data["p0/face_2d"].shape == (3, 468, 3)
         assert data["p0/left_hand_3d"].shape == (3, 21, 3)
         assert data["p0/valid"].dtype == np.bool_
-        expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids", "horizon"}
+        expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids", "horizon",
+                    "footage_mirrored"}
         expected |= {f"p0/{name}" for name in PERSON_FIELDS}
         assert set(data.files) == expected
 
@@ -68,6 +69,23 @@ def test_horizon_round_trip_and_files_without_one(tmp_path: Path) -> None:
         kp.horizon = np.array(bad)
         with pytest.raises(InputError, match="horizon"):
             save_keypoints(kp, tmp_path / "bad.npz")
+
+
+def test_mirrored_flag_round_trip_old_files_and_bad_values(tmp_path: Path) -> None:
+    kp = _sample()
+    assert not kp.mirrored
+    kp.mirrored = True
+    path = save_keypoints(kp, tmp_path / "k.npz")
+    assert load_keypoints(path).mirrored
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    older = {k: v for k, v in arrays.items() if k != "footage_mirrored"}
+    np.savez(tmp_path / "old.npz", **older)
+    assert not load_keypoints(tmp_path / "old.npz").mirrored   # written before the flag: not mirrored
+    for bad in (np.array([True, False]), np.array(1), np.array("yes")):
+        np.savez(tmp_path / "bad.npz", **{**arrays, "footage_mirrored": bad})
+        with pytest.raises(InputError, match="footage_mirrored"):
+            load_keypoints(tmp_path / "bad.npz")
 
 
 def test_empty_result_is_valid(tmp_path: Path) -> None:

@@ -99,6 +99,25 @@ def test_image_overlay_draws_the_skeleton_where_the_file_says(tmp_path: Path) ->
     assert np.mean([is_color(p, color) for p in label.reshape(-1, 3)]) > 0.3, "no id label"
 
 
+def test_overlay_of_mirrored_keypoints_is_drawn_on_the_flipped_footage(tmp_path: Path) -> None:
+    """Keypoints detected from flipped-back frames (``mirrored``) are drawn on the footage flipped
+    the same way: a picture whose left half is white comes out with the white on the right."""
+    picture = np.zeros((H, W, 3), np.uint8)
+    picture[:, : W // 2] = 255
+    image = tmp_path / "half.png"
+    cv2.imwrite(str(image), picture)
+    keypoints = tmp_path / "kp.npz"
+    save_keypoints(Keypoints(str(image), 30.0, (W, H), np.array([0]), [figure_person(7, 1)], mirrored=True),
+                   keypoints)
+    out = tmp_path / "out.png"
+    result = run_cli("overlay", str(image), str(keypoints), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    drawn = cv2.imread(str(out))
+    assert drawn[5, 5].max() == 0 and drawn[5, W - 6].min() == 255, "not drawn on the flipped footage"
+    x, y = midpoint(*((x - 60, y) for x, y in (FIGURE[23], FIGURE[25])))
+    assert near_color(drawn, x, y, person_color(7)), "the skeleton is where the file says"
+
+
 def test_video_overlay_follows_the_rows(make_video, tmp_path: Path) -> None:
     black = [np.zeros((H, W, 3), np.uint8)] * 20
     video = make_video("black.avi", black, size=(W, H), fourcc="MJPG", fps=25)

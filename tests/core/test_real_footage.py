@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -209,3 +210,43 @@ def test_cli_json_progress_reports_people(basketball: Path, tmp_path: Path) -> N
     done = events[-1]
     assert done["output"] == str(out) and done["frames"] == 2 and done["people"] == 2
     assert load_keypoints(out).person_ids.tolist() == done["person_ids"]
+
+
+@pytest.fixture(scope="module")
+def mirrored_basketball(basketball: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same two pictures as a selfie camera would store them: left and right swapped."""
+    folder = tmp_path_factory.mktemp("mirrored")
+    for image in sorted(basketball.iterdir()):
+        cv2.imwrite(str(folder / image.name), cv2.imread(str(image))[:, ::-1])
+    return folder
+
+
+def test_mirrored_footage_gives_the_true_hands_back(mirrored_basketball: Path, automatic: Keypoints) -> None:
+    """Read as it is, a mirror image shows the left player holding the ball in his left hand; with
+    ``mirror=True`` the frames are flipped back and it is his right hand again, where the plain
+    footage has it (the same landmarks within a few pixels)."""
+    options = DetectOptions()
+    with open_footage(mirrored_basketball) as footage:
+        as_is = detect_keypoints(footage, options, Progress("quiet"))
+    with open_footage(mirrored_basketball, mirror=True) as footage:
+        flipped = detect_keypoints(footage, options, Progress("quiet"))
+    assert flipped.mirrored and not as_is.mirrored and not automatic.mirrored
+    holder = min(as_is.people, key=lambda p: -float(p.box[p.valid][:, [0, 2]].mean()))  # now on the right
+    assert holder.left_hand_conf[0].min() > 0.5
+    assert np.linalg.norm(holder.left_hand_2d[0].mean(axis=0) - [640 - BALL_CENTRE[0], BALL_CENTRE[1]]) < 60
+    left, _ = _left_and_right(flipped)
+    original, _ = _left_and_right(automatic)
+    assert left.right_hand_conf[0].min() > 0.5
+    assert np.linalg.norm(left.right_hand_2d[0].mean(axis=0) - BALL_CENTRE) < 60
+    seen = (left.body_conf[0] > 0.5) & (original.body_conf[0] > 0.5)
+    assert np.median(np.linalg.norm(left.body_2d[0, seen] - original.body_2d[0, seen], axis=-1)) < 3.0
+
+
+def test_box_prompts_on_mirrored_footage_are_in_its_own_pixels(mirrored_basketball: Path) -> None:
+    """The user draws the box on the footage as it looks (the right player is on the left of the
+    mirror image); it is flipped with the frames."""
+    box = BoxPrompt(640 - RIGHT_PLAYER.x1, RIGHT_PLAYER.y0, 640 - RIGHT_PLAYER.x0, RIGHT_PLAYER.y1, 0)
+    with open_footage(mirrored_basketball, mirror=True) as footage:
+        kp = detect_keypoints(footage, DetectOptions(cues=(), prompts=[box]), Progress("quiet"))
+    assert len(kp.people) == 1 and kp.people[0].valid.tolist() == [True, True]
+    assert (kp.people[0].box[:, 0] > 350).all(), "found where the player is in the flipped-back frames"

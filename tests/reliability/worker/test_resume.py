@@ -77,6 +77,15 @@ def test_key_follows_input_and_options(clip, tmp_path) -> None:
     assert key != checkpoint_key(clip, {"stride": 2}) and key != checkpoint_key(other, {"stride": 1})
 
 
+def test_mirrored_detection_never_resumes_from_plain_chunks(clip, tmp_path, monkeypatch) -> None:
+    """Chunks detected from the flipped frames are not those of the footage as it is."""
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "cache"))
+    out = tmp_path / "motion.npz"
+    plain = open_checkpoints(out, clip, DetectOptions())
+    assert plain.key == open_checkpoints(out, clip, DetectOptions(), mirror=False).key
+    assert plain.key != open_checkpoints(out, clip, DetectOptions(), mirror=True).key
+
+
 def _person(pid: int, t: int, box: tuple[float, float, float, float]) -> PersonKeypoints:
     p = PersonKeypoints.empty(pid, t)
     p.valid[:] = True
