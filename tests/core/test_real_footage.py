@@ -250,3 +250,26 @@ def test_box_prompts_on_mirrored_footage_are_in_its_own_pixels(mirrored_basketba
         kp = detect_keypoints(footage, DetectOptions(cues=(), prompts=[box]), Progress("quiet"))
     assert len(kp.people) == 1 and kp.people[0].valid.tolist() == [True, True]
     assert (kp.people[0].box[:, 0] > 350).all(), "found where the player is in the flipped-back frames"
+
+
+def test_capture_of_mirrored_footage_through_the_cli(mirrored_basketball: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``capture FOOTAGE --mirrored`` (the resumable path the add-on runs): the motion file says the
+    footage was mirrored, and the ball-holder's right hand is again where the plain pictures have it."""
+    import subprocess
+    import sys
+
+    from addon.motion_file import load_motion
+    from core.overlay import MotionOverlay
+
+    monkeypatch.setenv("VIDEO_MOCAP_CHECKPOINTS", str(tmp_path / "cache"))
+    out = tmp_path / "m.npz"
+    result = subprocess.run([sys.executable, "-m", "core", "capture", str(mirrored_basketball), "-o", str(out),
+                             "--no-face", "--mirrored", "--fov-deg", "50"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    motion = load_motion(out)
+    assert motion.camera.mirrored and len(motion.people) == 2
+    overlay = MotionOverlay(motion)
+    wrists = [uv[0, 21] for _, valid, uv, _ in overlay.people if valid[0]]   # SMPL-X joint 21: right wrist
+    assert min(np.linalg.norm(w - BALL_CENTRE) for w in wrists) < 60
