@@ -150,6 +150,15 @@ def test_mirrored_hands_get_their_true_sides(hands_clip: Path, tmp_path: Path) -
         own, other = hand_errors(flipped, side)
         found = flipped.found(side)
         assert (own[found] < other[found]).mean() >= 0.95 and np.median(own[found]) < 12.0, side
+    # the hands-only capture through the CLI says the footage was mirrored, for the add-on
+    mano = write_mano_files(tmp_path / "mano")
+    output = tmp_path / "hands.npz"
+    result = run_cli(*capture_command(mirrored, mano, output), "--mirrored")
+    assert result.returncode == 0, result.stderr[-2000:]
+    from addon.motion_file import load_motion
+
+    motion = load_motion(output)
+    assert motion.camera.mirrored and [p.side for p in motion.people] == ["left", "right"]
 
 
 def test_palm_anchors_and_hand_region() -> None:
