@@ -207,9 +207,7 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
                                          mirror)
         else:
             with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
-                info = footage.info
-                progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps"
-                              + (", mirrored: flipped back" if mirror else ""))
+                progress.info(footage.summary)
                 keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
     seconds["detect"] = time.perf_counter() - t0
     if keypoints.num_frames == 0:

@@ -372,9 +372,8 @@ def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", p
 
     size = chunk_frames()
     with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
-        info = footage.info
-        total = footage.planned_count
-    progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
+        summary, total = footage.summary, footage.planned_count
+    progress.info(summary)
     chunk_progress = _ChunkProgress(progress, total)
     chunks: list[Keypoints] = []
     done = 0

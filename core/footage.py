@@ -249,6 +249,13 @@ class Footage:
             return None
         return len(range(self.start, stop, self.stride))
 
+    @property
+    def summary(self) -> str:
+        """One line for the user: kind, size, frame rate, and whether the frames are flipped back."""
+        info = self.info
+        return (f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps"
+                + (", mirrored: flipped back" if self.mirror else ""))
+
     def __iter__(self) -> Iterator[Frame]:
         if self._closed:
             raise InputError(f"footage {self.info.path} was closed")

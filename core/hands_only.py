@@ -260,8 +260,7 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     start_s = time.perf_counter()
     with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
         info = footage.info
-        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps (hands only"
-                      + (", mirrored: flipped back)" if mirror else ")"))
+        progress.info(f"{footage.summary} (hands only)")
         found = track_hands(footage, info.fps / stride, (info.width, info.height), progress,
                             getattr(footage, "planned_count", None), source=str(source))
         for warning in footage.warnings:

@@ -60,8 +60,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     check_output_folder(output)  # before minutes of work, not after
     with open_footage(args.input, start=args.start, end=args.end, stride=args.stride,
                       mirror=args.mirrored) as footage:
-        info = footage.info
-        progress.info(f"{info.kind} {info.width}x{info.height} at {info.fps:g} fps")
+        progress.info(footage.summary)
         keypoints = detect_keypoints(footage, options, progress)
     for prompt in options.prompts:
         if keypoints.num_frames and prompt.frame > int(keypoints.frame_index[-1]):

@@ -443,6 +443,7 @@ def test_mirrored_footage_is_flipped_back(opencv_doc_data: Path) -> None:
     plain = read_all(open_footage(opencv_doc_data / "vtest.avi", start=100, end=130, stride=10))
     with open_footage(opencv_doc_data / "vtest.avi", start=100, end=130, stride=10, mirror=True) as footage:
         assert footage.mirror and "mirror=True" in repr(footage)
+        assert footage.summary == "video 768x576 at 10 fps, mirrored: flipped back"
         mirrored = read_all(footage)
     assert [f.index for f in mirrored] == [f.index for f in plain] == [100, 110, 120]
     for a, b in zip(plain, mirrored, strict=True):
@@ -450,4 +451,5 @@ def test_mirrored_footage_is_flipped_back(opencv_doc_data: Path) -> None:
         assert np.array_equal(b.image, a.image[:, ::-1])
     image = read_all(open_footage(opencv_doc_data / "basketball1.png", mirror=True))[0].image
     assert np.array_equal(image, cv2.imread(str(opencv_doc_data / "basketball1.png"))[:, ::-1])
-    assert not open_footage(opencv_doc_data / "basketball1.png").mirror
+    plain_image = open_footage(opencv_doc_data / "basketball1.png")
+    assert not plain_image.mirror and plain_image.summary == "image 640x480 at 30 fps"
