@@ -185,15 +185,18 @@ def _translations(points_3d: np.ndarray, points_2d: np.ndarray, weights: np.ndar
     u, v = uv[..., 0], uv[..., 1]
     ok = (w > 0).sum(1) >= 3                                            # (T,)
     r2 = u * u + v * v
-    # per point: 1, u, v, u^2+v^2, X, Y, uZ, vZ, (u^2+v^2) Z, uX+vY -- the normal equations' sums
-    one = np.broadcast_to(1.0, x.shape[:-1])
-    feats = np.stack((one, one * u, one * v, one * r2, x[..., 0], x[..., 1], u * x[..., 2], v * x[..., 2],
-                      r2 * x[..., 2], u * x[..., 0] + v * x[..., 1]), -1)          # ([K,] T, M, 10)
+    # the normal equations' sums over the points: of w and of w X, w Y, w Z, each times 1, u, v, u^2+v^2
+    basis = np.stack((np.ones_like(u), u, v, r2), -1)                  # (T, M, 4)
+    xk = np.broadcast_to(x, (len(f), *x.shape[-3:]))                    # (K, T, M, 3)
     ww = np.broadcast_to(w, (len(f), *w.shape))                         # (K, T, M)
     t = np.zeros((len(f), w.shape[0], 3))
     for _ in range(max(1, iterations)):
-        sums = np.einsum("ktm,tmj->ktj" if feats.ndim == 3 else "ktm,ktmj->ktj", ww, feats)
-        sw, su, sv, suv, sx, sy, suz, svz, suvz, sux = np.moveaxis(sums, -1, 0)   # each (K, T)
+        wx = np.concatenate((ww[..., None], ww[..., None] * xk), -1)      # (K, T, M, 4): w, w X, w Y, w Z
+        sums = np.matmul(wx.swapaxes(-1, -2), basis)                     # (K, T, 4, 4)
+        sw, su, sv, suv = np.moveaxis(sums[..., 0, :], -1, 0)            # each (K, T)
+        sx, sy = sums[..., 1, 0], sums[..., 2, 0]
+        suz, svz, suvz = sums[..., 3, 1], sums[..., 3, 2], sums[..., 3, 3]
+        sux = sums[..., 1, 1] + sums[..., 2, 2]                          # sum of w (u X + v Y)
         ata = np.zeros((*sw.shape, 3, 3))
         ata[..., 0, 0] = ata[..., 1, 1] = f * f * sw
         ata[..., 0, 2] = ata[..., 2, 0] = -f * su
@@ -233,13 +236,15 @@ class Upright:
     lean_deg: float = 0.0
     select_focal: float = 0.0
 
-    def up(self, focal: float, center: np.ndarray) -> np.ndarray:
-        """(3,) unit world up in camera axes (y down) for a focal (px) and principal point (2,) px."""
-        k = np.array([[focal, 0.0, center[0]], [0.0, focal, center[1]], [0.0, 0.0, 1.0]])
-        up = k.T @ np.asarray(self.line, np.float64)
-        up = up / np.linalg.norm(up)
-        up = -up if up[1] > 0 else up
-        return kin.axis_angle_to_matrix_np(np.array([math.radians(self.lean_deg), 0.0, 0.0])) @ up
+    def up(self, focal: float | np.ndarray, center: np.ndarray) -> np.ndarray:
+        """(3,) unit world up in camera axes (y down) for a focal (px) and principal point (2,) px;
+        (K, 3) for K focals."""
+        f = np.asarray(focal, np.float64)
+        a, b, c = np.asarray(self.line, np.float64)
+        up = np.stack(np.broadcast_arrays(f * a, f * b, center[0] * a + center[1] * b + c), -1)   # K(f)^T line
+        up = up / np.linalg.norm(up, axis=-1, keepdims=True)
+        up = np.where(up[..., 1:2] > 0, -up, up)
+        return up @ kin.axis_angle_to_matrix_np(np.array([math.radians(self.lean_deg), 0.0, 0.0])).T
 
     def fits(self, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], focal: float,
              center: np.ndarray) -> bool:
@@ -268,19 +273,17 @@ class Upright:
               center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The bodies with their upright frames turned onto the world's up (see the class), for
         K focals (px): each body's points become (K, T, M, 3)."""
-        ups = [self.up(focal, center) for focal in np.asarray(focals, np.float64).reshape(-1)]
+        ups = self.up(np.asarray(focals, np.float64).reshape(-1), center)             # (K, 3)
         select = self.up(self.select_focal, center) if self.select_focal > 0 else None
         min_cos = math.cos(math.radians(UPRIGHT_MAX_DEG))
         out = []
         for p3, p2, w in bodies:
-            torso = self.torso(p3)
+            torso = self.torso(p3)                                                # (T, 3)
             centre = p3.mean(1, keepdims=True)
-            turned = []
-            for up in ups:
-                rot = rotations_between(torso, up)
-                rot[torso @ (up if select is None else select) < min_cos] = np.eye(3)
-                turned.append(np.einsum("tij,tmj->tmi", rot, p3 - centre) + centre)
-            out.append((np.stack(turned), p2, w))
+            rot = rotations_between(torso, ups)                                   # (K, T, 3, 3)
+            cos = torso @ (ups.T if select is None else select[:, None])          # (T, K | 1)
+            rot[np.broadcast_to((cos < min_cos).T, rot.shape[:2])] = np.eye(3)
+            out.append((np.matmul(p3 - centre, rot.swapaxes(-1, -2)) + centre, p2, w))   # (K, T, M, 3)
         return out
 
     def torso(self, points: np.ndarray) -> np.ndarray:
@@ -291,12 +294,16 @@ class Upright:
 
 
 def rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) smallest rotations taking unit vectors a (T, 3) onto the unit vector b (3,)
-    (about a x b; a = -b, which :class:`Upright` never turns, gives the identity)."""
-    cross = np.cross(a, b)
+    """Smallest rotations taking unit vectors a (T, 3) onto the unit vector b (3,) -> (T, 3, 3), or
+    onto each of K unit vectors b (K, 3) -> (K, T, 3, 3) (about a x b; a = -b, which
+    :class:`Upright` never turns, gives the identity)."""
+    bk = np.atleast_2d(np.asarray(b, np.float64))[:, None, :]               # (1 | K, 1, 3)
+    cross = np.cross(a, bk)                                                 # (1 | K, T, 3)
     sin = np.linalg.norm(cross, axis=-1, keepdims=True)
-    angle = np.arctan2(sin, (a @ b)[:, None])
-    return kin.axis_angle_to_matrix_np(np.where(sin > 1e-12, cross / np.clip(sin, 1e-12, None) * angle, 0.0))
+    angle = np.arctan2(sin, (a * bk).sum(-1, keepdims=True))
+    rotvec = np.where(sin > 1e-12, cross / np.clip(sin, 1e-12, None) * angle, 0.0)
+    rot = kin.axis_angle_to_matrix_np(rotvec)
+    return rot[0] if np.ndim(b) == 1 else rot
 
 
 def _profile_costs(logs: np.ndarray, bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
