@@ -218,8 +218,7 @@ class _Person:
         self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
         self.frame_w = t(self.seen.astype(np.float32))                      # (T,) 1 where seen
         seen_lm = (obs.body_conf >= HINGE_MIN_CONF) & self.seen[:, None]           # (T, 33)
-        self.knee_w = t(seen_lm[:, _ANKLES])                                # (T, 2) left, right: 0 / 1
-        self.foot_w = t(seen_lm[:, _TOES])                                  # (T, 2)
+        self.body_q = t(_body_pose_weights(self.seen, seen_lm[:, _ANKLES], seen_lm[:, _TOES]))  # (T, 21, 3)
         # every marker (body, left hand, right hand) in one array, each with its term weights
         w_hands = (self.w_hand[0], self.w_hand[1])
         self.target_2d = torch.cat((self.body_2d, self.hand_2d[0], self.hand_2d[1]), 1)     # (T, M, 2)
@@ -233,7 +232,6 @@ class _Person:
         self.limits_body = t(priors.body_limits())
         limits_hand = np.stack([priors.hand_limits("left"), priors.hand_limits("right")])
         self.limits_hand = t(limits_hand)[:, None]                          # (2, 1, 15, 3, 2)
-        self.prior_w = t(priors.POSE_PRIOR_WEIGHTS)
         self.hand_mean = model.hand_mean.to(dev, dt).reshape(2, 1, 15, 3)   # left, right
         self.radii = t(hands_mod.hand_sphere_radii())
         self.torso_idx = hands_mod.torso_joint_indices()
@@ -304,18 +302,10 @@ class _Person:
     # -- loss terms ----------------------------------------------------------------------
     def _regularisers(self, out: dict[str, Tensor]) -> Tensor:
         T = self.T
-        # the pose prior only where the person is seen: in a filled gap it would pull the body
-        # towards the rest pose (arms out) instead of letting the temporal terms bridge it
-        loss = W_PRIOR * priors.pose_prior(self.body * self.frame_w[:, None, None], self.prior_w) / T
+        # the quadratic costs on the body pose (pose prior, sideways hips, hinged knees, ankle
+        # twist): one weight per frame, joint and axis (see _body_pose_weights)
+        loss = (self.body_q * self.body**2).sum() / T
         loss = loss + W_LIMITS * priors.limit_penalty(self.body, self.limits_body) / T
-        # sideways hips: a person seen end-on (walking to or from the camera) shows the legs'
-        # forward swing mostly in depth, which the landmarks barely measure; without this the fit
-        # explains the feet's image positions by spreading the legs sideways
-        loss = loss + W_HIP_SIDEWAYS * (self.body[:, :2, 1:] ** 2).sum() / T
-        # ...and the knees bend as hinges, the ankles barely twist: else the fit moves a foot sideways
-        # with the knee's twist and sideways bend instead (walkers: the far foot's depth, PA 4 mm)
-        loss = loss + W_KNEE_HINGE * (self.knee_w[..., None] * self.body[:, 3:5, 1:] ** 2).sum() / T
-        loss = loss + W_ANKLE_TWIST * (self.foot_w * self.body[:, 6:8, 1] ** 2).sum() / T
         loss = loss + W_LIMITS * priors.limit_penalty(out["fingers"], self.limits_hand) / T
         loss = loss + W_HAND_PRIOR * (self.hands**2).sum() / T
         loss = loss + W_BETAS * (self.betas**2).sum()
@@ -423,10 +413,10 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d", "frame_w", "axis_w", "knee_w", "foot_w")   # (T, ...) per person, on dim 0
+                "w_place_3d", "frame_w", "axis_w", "body_q")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
-               "prior_w", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
+               "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
                "sigma_2d", "centre_a", "centre_b")
 
     def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
@@ -468,6 +458,27 @@ class _Group(_Person):
 def _batch(people: list[_Person]) -> _Person:
     """One problem for everyone: the person itself, or a :class:`_Group` of several."""
     return people[0] if len(people) == 1 else _Group(people)
+
+
+def _body_pose_weights(seen: np.ndarray, ankle_seen: np.ndarray, toe_seen: np.ndarray) -> np.ndarray:
+    """(T,) frames seen, (T, 2) left/right ankle and toe landmarks seen -> (T, 21, 3) weight of each
+    body_pose component's square in the loss (before / T):
+
+    * the pose prior (``W_PRIOR`` x :data:`priors.POSE_PRIOR_WEIGHTS`) only where the person is seen:
+      in a filled gap it would pull the body towards the rest pose (arms out) instead of letting
+      the temporal terms bridge it;
+    * sideways hips (abduction, twist; ``W_HIP_SIDEWAYS``): a person seen end-on (walking to or from
+      the camera) shows the legs' forward swing mostly in depth, which the landmarks barely
+      measure; without this the fit explains the feet's image positions by spreading the legs;
+    * the knees bend as hinges (twist, sideways bend; ``W_KNEE_HINGE``) where the ankle is seen,
+      the ankles barely twist (``W_ANKLE_TWIST``) where the toe is seen: else the fit moves a foot
+      sideways with them instead (walkers: the far foot's depth, PA 4 mm)."""
+    q = W_PRIOR * priors.POSE_PRIOR_WEIGHTS[None, :, None] * seen[:, None, None].astype(np.float64)
+    q = np.broadcast_to(q, (len(seen), 21, 3)).copy()
+    q[:, :2, 1:] += W_HIP_SIDEWAYS
+    q[:, 3:5, 1:] += W_KNEE_HINGE * ankle_seen[:, :, None]
+    q[:, 6:8, 1] += W_ANKLE_TWIST * toe_seen
+    return q
 
 
 def _short_gaps(seen: np.ndarray, max_len: int) -> np.ndarray:

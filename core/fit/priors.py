@@ -78,8 +78,7 @@ def hand_limits(side: str) -> np.ndarray:
 
 def limit_penalty(axis_angle: Tensor, limits: Tensor) -> Tensor:
     """Squared excess over a box. axis_angle (..., N, 3); limits (N, 3, 2) -> scalar (sum)."""
-    lo, hi = limits[..., 0], limits[..., 1]
-    return (torch.relu(lo - axis_angle) ** 2 + torch.relu(axis_angle - hi) ** 2).sum()
+    return ((axis_angle - axis_angle.clamp(limits[..., 0], limits[..., 1])) ** 2).sum()
 
 
 def pose_prior(body_pose: Tensor, weights: Tensor) -> Tensor:
