@@ -51,23 +51,71 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     ``R = c I + a [v]_x + b v v^T`` with ``a = sin t / t``, ``b = (1 - cos t) / t^2``,
     ``c = 1 - b t^2 = cos t`` (the same matrix as ``I + a K + b K^2``, written element by
     element: no batched matrix product); a and b use Taylor series near zero so gradients
-    stay finite.
+    stay finite. The gradient is written out (:class:`_Rodrigues`): a few dozen element-wise
+    operations instead of autograd's graph of them, which dominated on short clips.
     """
-    theta_sq = (axis_angle * axis_angle).sum(-1)
+    return _Rodrigues.apply(axis_angle)
+
+
+def _rodrigues_coefficients(theta_sq: Tensor) -> tuple[Tensor, Tensor]:
+    """(N,) squared angles -> a = sin t / t and b = (1 - cos t) / t^2, Taylor series near zero."""
     small = theta_sq < _SMALL_ANGLE_SQ
     theta = torch.sqrt(torch.where(small, torch.ones_like(theta_sq), theta_sq))
     a = torch.where(small, 1.0 - theta_sq / 6.0 + theta_sq * theta_sq / 120.0, torch.sin(theta) / theta)
     b = torch.where(small, 0.5 - theta_sq / 24.0 + theta_sq * theta_sq / 720.0,
                     (1.0 - torch.cos(theta)) / (theta * theta))
-    c = 1.0 - b * theta_sq
-    x, y, z = axis_angle.unbind(-1)
-    ax, ay, az = a * x, a * y, a * z
-    bx = b * x
-    bxy, bxz, byz = bx * y, bx * z, b * y * z
-    m = (c + bx * x, bxy - az, bxz + ay,
-         bxy + az, c + b * y * y, byz - ax,
-         bxz - ay, byz + ax, c + b * z * z)
-    return torch.stack(m, dim=-1).reshape(*axis_angle.shape[:-1], 3, 3)
+    return a, b
+
+
+class _Rodrigues(torch.autograd.Function):
+    """:func:`axis_angle_to_matrix` with its gradient written out. Inside, components come
+    first ((3, N) and (9, N)) so every operation runs over contiguous rows.
+
+    With ``w = (G_zy - G_yz, G_xz - G_zx, G_yx - G_xy)`` for the upstream gradient G (3x3),
+    ``dL/dv = a w + b (G + G^T) v + v (-a tr G + (c - a) / t^2 (v . w) + (a - 2b) / t^2 (v^T G v))``
+    (``dc/dv = -a v``, ``a'(t) / t = (c - a) / t^2``, ``b'(t) / t = (a - 2b) / t^2``; near zero
+    these are -1/3 + t^2/30 and -1/12 + t^2/180).
+    """
+
+    @staticmethod
+    def forward(ctx, axis_angle: Tensor) -> Tensor:  # type: ignore[override]
+        shape = axis_angle.shape
+        v = axis_angle.reshape(-1, 3).t().contiguous()                        # (3, N)
+        x, y, z = v
+        theta_sq = x * x + y * y + z * z
+        a, b = _rodrigues_coefficients(theta_sq)
+        c = 1.0 - b * theta_sq
+        ax, ay, az = a * x, a * y, a * z
+        bx = b * x
+        bxy, bxz, byz = bx * y, bx * z, b * y * z
+        m = torch.stack((c + bx * x, bxy - az, bxz + ay,
+                         bxy + az, c + b * y * y, byz - ax,
+                         bxz - ay, byz + ax, c + b * z * z), dim=-1)          # (N, 9)
+        ctx.save_for_backward(v, theta_sq, a, b)
+        return m.reshape(*shape[:-1], 3, 3)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        v, theta_sq, a, b = ctx.saved_tensors
+        shape = (*grad.shape[:-2], 3)
+        g = grad.reshape(-1, 9).t()                                            # (9, N) rows G_00, G_01, ...
+        gxx, gxy, gxz, gyx, gyy, gyz, gzx, gzy, gzz = g
+        x, y, z = v
+        w = torch.stack((gzy - gyz, gxz - gzx, gyx - gxy))                     # (3, N)
+        sym = torch.stack((2 * gxx * x + (gxy + gyx) * y + (gxz + gzx) * z,   # (G + G^T) v
+                           (gxy + gyx) * x + 2 * gyy * y + (gyz + gzy) * z,
+                           (gxz + gzx) * x + (gyz + gzy) * y + 2 * gzz * z))
+        small = theta_sq < _SMALL_ANGLE_SQ
+        safe = theta_sq.where(~small, 1.0)
+        c = 1.0 - b * theta_sq
+        da = torch.where(small, -1.0 / 3.0 + theta_sq / 30.0, (c - a) / safe)          # a'(t) / t
+        db = torch.where(small, -1.0 / 12.0 + theta_sq / 180.0, (a - 2.0 * b) / safe)  # b'(t) / t
+        vw = (v * w).sum(0)
+        vgv = (v * sym).sum(0) * 0.5
+        radial = -a * (gxx + gyy + gzz) + da * vw + db * vgv
+        out = a * w + b * sym + radial * v
+        return out.t().reshape(shape)
 
 
 def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
