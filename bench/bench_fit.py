@@ -6,9 +6,10 @@
 Synthetic problems are posed through the real mannequin-x body model and projected
 through a known camera (so the work is the real work); ``--keypoints`` times a real
 keypoints file instead. The fit runs single-threaded on CPU (see core.fit.body).
-``--compare`` also times, interleaved in the same run, the fit with the previous forward
-kinematics (plain autograd, joints gathered level by level) and prints the ratio, which
-stays meaningful on a busy machine where absolute times do not.
+``--compare`` also times, interleaved in the same run, the fit with the plain-autograd body
+model (rotations, forward kinematics gathered level by level, markers from the transforms:
+no hand-written gradients) and prints the ratio, which stays meaningful on a busy machine
+where absolute times do not.
 """
 
 from __future__ import annotations
@@ -58,9 +59,27 @@ def synthetic_person(model, frames: int, seed: int, focal: float = 1000.0) -> Pe
         face_2d=None, face_conf=np.zeros(frames, np.float32)).sanitized()
 
 
-def autograd_fk(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, transl=None) -> torch.Tensor:
-    """Reference for ``--compare``: :func:`models.kinematics.forward_kinematics_affine` as it was
-    before (plain autograd, joints gathered level by level, rotations and positions apart)."""
+def autograd_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Reference for ``--compare``: :func:`models.kinematics.axis_angle_to_matrix` through autograd."""
+    theta_sq = (axis_angle * axis_angle).sum(-1)
+    small = theta_sq < 1e-6
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta_sq), theta_sq))
+    a = torch.where(small, 1.0 - theta_sq / 6.0 + theta_sq * theta_sq / 120.0, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta_sq / 24.0 + theta_sq * theta_sq / 720.0,
+                    (1.0 - torch.cos(theta)) / (theta * theta))
+    c = 1.0 - b * theta_sq
+    x, y, z = axis_angle.unbind(-1)
+    m = (c + b * x * x, b * x * y - a * z, b * x * z + a * y,
+         b * x * y + a * z, c + b * y * y, b * y * z - a * x,
+         b * x * z - a * y, b * y * z + a * x, c + b * z * z)
+    return torch.stack(m, dim=-1).reshape(*axis_angle.shape[:-1], 3, 3)
+
+
+def autograd_fk_points(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, transl,
+                       point_joints, point_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference for ``--compare``: :func:`models.kinematics.forward_kinematics_points` through
+    autograd (joints gathered level by level, rotations and positions apart; markers from the
+    world transforms)."""
     batch, num = rotations.shape[0], rotations.shape[1]
     rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
     parent_idx = torch.as_tensor(list(parents), device=rotations.device)
@@ -78,7 +97,10 @@ def autograd_fk(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, tra
         pos = ppos + (prot @ offsets[:, idx, :, None])[..., 0]
         for k, j in enumerate(level):
             world_rot[j], world_pos[j] = rot[:, k], pos[:, k]
-    return torch.cat((torch.stack(world_rot, 1), torch.stack(world_pos, 1)[..., None]), -1)
+    world = torch.cat((torch.stack(world_rot, 1), torch.stack(world_pos, 1)[..., None]), -1)
+    g = world[:, torch.as_tensor(np.asarray(point_joints))]
+    local = point_offsets if point_offsets.dim() == 3 else point_offsets[None]
+    return world, (g[..., :3] @ local[..., None])[..., 0] + g[..., 3]
 
 
 def time_fit(people, size, fps, model, device: str,
@@ -97,8 +119,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--compare", action="store_true",
-                        help="also time the fit with the previous, plain-autograd forward kinematics "
-                             "(interleaved)")
+                        help="also time the fit with the plain-autograd body model (interleaved)")
     args = parser.parse_args()
     model = load_body_model("mannequin-x", device=args.device)
     if args.keypoints:
@@ -114,18 +135,18 @@ def main() -> None:
     person_frames = sum(int(p.valid.sum()) for p in people)
     best, best_cpu, first = float("inf"), float("inf"), 0.0
     ref, ref_cpu = float("inf"), float("inf")
-    level_batched = kin.forward_kinematics_affine
+    ours = kin.forward_kinematics_points, kin.axis_angle_to_matrix
     for k in range(args.repeat):
         wall, cpu, seconds = time_fit(people, size, fps, model, args.device, horizon)
         best, best_cpu = min(best, wall), min(best_cpu, cpu)
         if k == 0:  # what one capture (one worker process) pays, one-time imports and warm-up included
             first = wall
         if args.compare:
-            kin.forward_kinematics_affine = autograd_fk
+            kin.forward_kinematics_points, kin.axis_angle_to_matrix = autograd_fk_points, autograd_rodrigues
             try:
                 wall, cpu, _ = time_fit(people, size, fps, model, args.device, horizon)
             finally:
-                kin.forward_kinematics_affine = level_batched
+                kin.forward_kinematics_points, kin.axis_angle_to_matrix = ours
             ref, ref_cpu = min(ref, wall), min(ref_cpu, cpu)
     per = 1000 / person_frames
     stages = ", ".join(f"{k} {v * per:.1f}" for k, v in seconds.items())
@@ -135,8 +156,8 @@ def main() -> None:
           f"last run by stage, ms/person-frame: {stages}); "
           f"device {args.device}")
     if args.compare:
-        print(f"previous (plain-autograd) forward kinematics, same run: {ref * per:.1f} ms per person-frame "
-              f"(CPU time {ref_cpu * per:.1f} ms); new / previous: wall {best / ref:.2f}, "
+        print(f"plain-autograd body model, same run: {ref * per:.1f} ms per person-frame "
+              f"(CPU time {ref_cpu * per:.1f} ms); ours / plain: wall {best / ref:.2f}, "
               f"CPU {best_cpu / ref_cpu:.2f}")
 
 

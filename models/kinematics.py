@@ -325,17 +325,20 @@ def _compose(parent: Tensor, local: Tensor) -> Tensor:
 
 
 class _ChainTransforms(torch.autograd.Function):
-    """World 3x4 transforms of a kinematic chain from local 3x4 transforms, with a hand-written
-    backward (a few multiply-adds per level instead of autograd's bookkeeping).
+    """World 3x4 transforms of a kinematic chain from local 3x4 transforms, and points fixed to
+    joints, with a hand-written backward (a few multiply-adds per level instead of autograd's
+    bookkeeping).
 
-    forward(local (B, J, 3, 4), plan) -> world (B, J, 3, 4): ``world_0 = local_0`` and
-    ``world_j = world_p @ [local_j; 0 0 0 1]``. Inside, joints are reordered level by level and
-    frames put last, (J, 3, 4, B), so a level is one contiguous block and every product
-    runs over the frames.
+    forward(local (B, J, 3, 4), offsets (B | 1, N, 3) or None, plan, point_rows (N,)) ->
+    world (B, J, 3, 4), points (B, N, 3) or None: ``world_0 = local_0``,
+    ``world_j = world_p @ [local_j; 0 0 0 1]`` and ``point_n = world_j(n) @ [offset_n; 1]``.
+    Inside, joints are reordered level by level and frames put last, (J, 3, 4, B), so a level
+    is one contiguous block and every product runs over the frames.
     """
 
     @staticmethod
-    def forward(ctx, local: Tensor, plan: _ChainPlan) -> Tensor:  # type: ignore[override]
+    def forward(ctx, local: Tensor, offsets: Tensor | None, plan: _ChainPlan,  # type: ignore[override]
+                point_rows: Tensor | None) -> tuple[Tensor, Tensor | None]:
         s = plan.starts
         local_t = local.permute(1, 2, 3, 0).index_select(0, plan.order)        # (J, 3, 4, B)
         world = torch.empty_like(local_t)
@@ -346,17 +349,44 @@ class _ChainTransforms(torch.autograd.Function):
             if rows is not None:
                 parent = parent.index_select(0, rows)
             world[s[d]:s[d + 1]] = _compose(parent, local_t[s[d]:s[d + 1]])
-        ctx.save_for_backward(local_t, world)
-        ctx.plan = plan
-        return world.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous()
+        ctx.set_materialize_grads(False)
+        ctx.plan, ctx.point_rows = plan, point_rows
+        points = None
+        if offsets is not None and point_rows is not None:
+            off = offsets.permute(1, 2, 0)                                      # (N, 3, B | 1)
+            g = world.index_select(0, point_rows)                               # (N, 3, 4, B)
+            pts = torch.addcmul(g[:, :, 3], g[:, :, 0], off[:, 0:1])
+            pts.addcmul_(g[:, :, 1], off[:, 1:2]).addcmul_(g[:, :, 2], off[:, 2:3])
+            points = pts.permute(2, 0, 1).contiguous()
+            ctx.save_for_backward(local_t, world, off)
+        else:
+            ctx.save_for_backward(local_t, world)
+        return world.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), points
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        local, world = ctx.saved_tensors
+    def backward(ctx, grad: Tensor | None, grad_points: Tensor | None  # type: ignore[override]
+                 ) -> tuple[Tensor | None, Tensor | None, None, None]:
+        local, world, *rest = ctx.saved_tensors
         plan: _ChainPlan = ctx.plan
         s = plan.starts
-        g = grad.permute(1, 2, 3, 0).index_select(0, plan.order)   # (J, 3, 4, B), accumulates children
+        if grad is None:                                           # (J, 3, 4, B), accumulates children
+            g = torch.zeros_like(world)
+        else:
+            g = grad.permute(1, 2, 3, 0).index_select(0, plan.order)
+        g_off = None
+        if grad_points is not None and rest:
+            off = rest[0]                                                       # (N, 3, B | 1)
+            gp = grad_points.permute(1, 2, 0)                                  # (N, 3, B)
+            gw = torch.empty((*gp.shape[:2], 4, gp.shape[2]), dtype=gp.dtype, device=gp.device)
+            torch.mul(gp[:, :, None], off[:, None], out=gw[:, :, :3])        # d world_j(n) = gp [off; 1]^T
+            gw[:, :, 3] = gp
+            g.index_add_(0, ctx.point_rows, gw)
+            pw = world.index_select(0, ctx.point_rows)                         # d offset = R^T gp
+            g_off = (pw[:, :, :3] * gp[:, :, None]).sum(1)                     # (N, 3, B)
+            if off.shape[-1] == 1:
+                g_off = g_off.sum(-1, keepdim=True)
+            g_off = g_off.permute(2, 0, 1)
         g_local = torch.empty_like(local)
         for d in range(len(s) - 2, 0, -1):
             lo, hi, plo = s[d], s[d + 1], s[d - 1]
@@ -379,7 +409,19 @@ class _ChainTransforms(torch.autograd.Function):
             else:
                 g[plo:lo].index_add_(0, rows, g_parent)
         g_local[:1] = g[:1]
-        return g_local.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), None
+        return g_local.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), g_off, None, None
+
+
+def _local_transforms(rotations: Tensor, rest_joints: Tensor, plan: _ChainPlan,
+                      transl: Tensor | None) -> Tensor:
+    """(B, J, 3, 3) rotations, (J, 3) | (B, J, 3) rest joints, (B, 3) | None -> (B, J, 3, 4) local
+    transforms ``[R_j | J_j - J_parent(j)]`` (the root: ``[R_0 | J_0 + transl]``)."""
+    batch, num = rotations.shape[0], rotations.shape[1]
+    offsets = rest_joints - rest_joints.index_select(-2, plan.parent_index)    # (J, 3) or (B, J, 3)
+    offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
+    if transl is not None:
+        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
+    return torch.cat((rotations, offsets[..., None]), -1)
 
 
 def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
@@ -390,16 +432,31 @@ def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: S
     rotation, ``[..., 3]`` the joint position (metres). Differentiable in rotations,
     rest_joints and transl (first derivatives).
 
-    Points rigidly attached to a joint (markers) are leaf joints: give them the joint as
-    parent, ``rest = rest_joint + offset`` and the identity rotation.
+    Points rigidly attached to joints (markers): :func:`forward_kinematics_points`.
     """
-    batch, num = rotations.shape[0], rotations.shape[1]
     plan = _chain_plan(parents, rotations.device)
-    offsets = rest_joints - rest_joints.index_select(-2, plan.parent_index)    # (J, 3) or (B, J, 3)
-    offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
-    if transl is not None:
-        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
-    return _ChainTransforms.apply(torch.cat((rotations, offsets[..., None]), -1), plan)
+    return _ChainTransforms.apply(_local_transforms(rotations, rest_joints, plan, transl), None, plan, None)[0]
+
+
+def forward_kinematics_points(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
+                              transl: Tensor | None, point_joints: np.ndarray | Sequence[int],
+                              point_offsets: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`forward_kinematics_affine` and points rigidly attached to joints, in one pass.
+
+    Args: as :func:`forward_kinematics`; point_joints (N,) the joint of each point;
+    point_offsets (N, 3), (1, N, 3) or (B, N, 3) each point's offset from its joint in the
+    joint's rest frame (metres; e.g. :meth:`models.keypoints.LandmarkMap.local_offsets`).
+
+    Returns: world (B, J, 3, 4) as :func:`forward_kinematics_affine`, and points (B, N, 3)
+    ``R_world(joint) @ offset + t_world(joint)`` (metres). Differentiable in everything
+    (first derivatives), the points' gradient folded into the chain's hand-written backward.
+    """
+    plan = _chain_plan(parents, rotations.device)
+    rows = plan.inverse.index_select(0, torch.as_tensor(np.asarray(point_joints), device=rotations.device))
+    offsets = point_offsets if point_offsets.dim() == 3 else point_offsets[None]
+    world, points = _ChainTransforms.apply(_local_transforms(rotations, rest_joints, plan, transl), offsets,
+                                           plan, rows)
+    return world, points
 
 
 def forward_kinematics(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],

@@ -291,9 +291,10 @@ class _Person:
         fingers = self.hands + self.hand_mean                                     # (2, rows, 15, 3)
         local = torch.cat((self.body, self.jaw[:, None], zeros_eye, fingers[0], fingers[1]), 1)
         rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
-        world = kin.forward_kinematics_affine(rotations, rest, self.model._parents_list,
-                                              self.transl if with_transl else None)   # (T, J, 3, 4)
-        every = _ALL_MAP.points(world, rest if rest.dim() == 3 else rest[None])  # (T, N + 42, 3)
+        offsets = _ALL_MAP.local_offsets(rest if rest.dim() == 3 else rest[None])   # (1 | rows, N + 42, 3)
+        world, every = kin.forward_kinematics_points(rotations, rest, self.model._parents_list,
+                                                     self.transl if with_transl else None, _ALL_MAP.joints,
+                                                     offsets)   # (T, J, 3, 4), (T, N + 42, 3)
         body_m = every[:, :_NB]
         hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
         return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest,

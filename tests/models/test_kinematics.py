@@ -198,3 +198,31 @@ def test_axis_angle_to_matrix_gradcheck_including_near_zero() -> None:
     aa = torch.tensor([[0.3, -1.2, 2.0], [1e-4, 2e-4, -1e-4], [0.0, 0.0, 0.0], [3.0, 0.1, 0.0]],
                       dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(kin.axis_angle_to_matrix, (aa,))
+
+
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_fk_points_match_the_transforms_and_pass_gradcheck(per_frame: bool) -> None:
+    """Points carried through the chain's own pass equal ``R_world @ offset + t_world`` of their
+    joint, and the folded-in gradient (rotations, rest joints, translation, offsets) is right."""
+    parents = list(SMPLX_PARENTS)
+    rng = np.random.default_rng(8)
+    batch = 2
+    rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (batch, 55, 3)))).requires_grad_()
+    rest = torch.as_tensor(rng.normal(0, 0.3, (55, 3))).requires_grad_()
+    transl = torch.as_tensor(rng.normal(0, 1, (batch, 3))).requires_grad_()
+    joints = np.array([0, 7, 20, 54, 54, 33])
+    offsets = torch.as_tensor(rng.normal(0, 0.1, (batch if per_frame else 1, len(joints), 3))).requires_grad_()
+    world, points = kin.forward_kinematics_points(rot, rest, parents, transl, joints, offsets)
+    torch.testing.assert_close(world, kin.forward_kinematics_affine(rot, rest, parents, transl))
+    expected = (world[:, joints, :, :3] @ offsets.expand(batch, -1, -1)[..., None])[..., 0] + world[:, joints, :, 3]
+    torch.testing.assert_close(points, expected)
+
+    def both(r, j, t, o):
+        w, p = kin.forward_kinematics_points(r, j, parents, t, joints, o)
+        return w, p
+
+    def points_only(r, j, t, o):   # the world output unused: its gradient arrives as None
+        return kin.forward_kinematics_points(r, j, parents, t, joints, o)[1]
+
+    assert torch.autograd.gradcheck(both, (rot, rest, transl, offsets), fast_mode=True)
+    assert torch.autograd.gradcheck(points_only, (rot, rest, transl, offsets), fast_mode=True)
