@@ -301,6 +301,9 @@ class _ChainPlan:
             same = rows == list(range(len(levels[d - 1])))
             self.parent_rows.append(None if same else torch.as_tensor(rows, device=device))
         self.parent_index = torch.as_tensor([0] + list(parents[1:]), device=device)
+        inverse = np.argsort(order)
+        self.parent_of_rows = torch.as_tensor([int(inverse[parents[j]]) for j in order[1:]], device=device)
+        """(J - 1,) the row (level order) of each row's parent joint, rows 1.. (row 0: the root)."""
 
 
 _PLANS: dict[tuple[tuple[int, ...], str], _ChainPlan] = {}
@@ -326,8 +329,8 @@ def _compose(parent: Tensor, local: Tensor) -> Tensor:
 
 class _ChainTransforms(torch.autograd.Function):
     """World 3x4 transforms of a kinematic chain from local 3x4 transforms, and points fixed to
-    joints, with a hand-written backward (a few multiply-adds per level instead of autograd's
-    bookkeeping).
+    joints, with a hand-written backward: products over all joints at once and one addition
+    per level (subtree sums) instead of autograd's bookkeeping of the level-by-level products.
 
     forward(local (B, J, 3, 4), offsets (B | 1, N, 3) or None, plan, point_rows (N,)) ->
     world (B, J, 3, 4), points (B, N, 3) or None: ``world_0 = local_0``,
@@ -387,28 +390,37 @@ class _ChainTransforms(torch.autograd.Function):
             if off.shape[-1] == 1:
                 g_off = g_off.sum(-1, keepdim=True)
             g_off = g_off.permute(2, 0, 1)
-        g_local = torch.empty_like(local)
-        for d in range(len(s) - 2, 0, -1):
+        # Subtree form (no product per level): moving joint j's subtree by an infinitesimal affine
+        # map [I + X | y] changes the loss by <M_j, X> + <m_j, y>, with sums over the subtree
+        # M_j = sum_k G_k W_k^T (3x3; G_k the 3x4 gradient of world transform W_k) and m_j =
+        # sum_k g_t,k. A change of local_j = [r | o] is such a map with X = R_p dr R_j^T and
+        # y = R_p do - X t_j, so d local_j = R_p^T [(M_j - m_j t_j^T) R_j | m_j].
+        sub = torch.empty_like(g)                                   # (J, 3, 4, B): [M | m] per joint
+        mm = sub[:, :, :3]
+        torch.mul(g[:, :, 0:1], world[:, None, :, 0], out=mm)
+        for k in range(1, 4):
+            mm.addcmul_(g[:, :, k:k + 1], world[:, None, :, k])
+        sub[:, :, 3] = g[:, :, 3]
+        for d in range(len(s) - 2, 0, -1):                         # subtree sums, deepest level first
             lo, hi, plo = s[d], s[d + 1], s[d - 1]
-            gd, loc = g[lo:hi], local[lo:hi]                                  # (n, 3, 4, B)
             rows = plan.parent_rows[d]
-            parent = world[plo:lo] if rows is None else world[plo:lo].index_select(0, rows)
-            # d local = Rp^T @ d world
-            gl = g_local[lo:hi]
-            torch.mul(parent[:, 0, :3, None], gd[:, 0:1], out=gl)
-            gl.addcmul_(parent[:, 1, :3, None], gd[:, 1:2]).addcmul_(parent[:, 2, :3, None], gd[:, 2:3])
-            # d parent = [d world @ [R | o]^T (3x3) | d world_t]
-            g_parent = torch.empty_like(gd)
-            gr = g_parent[:, :, :3]
-            torch.mul(gd[:, :, 0:1], loc[:, None, :, 0], out=gr)
-            for k in range(1, 4):
-                gr.addcmul_(gd[:, :, k:k + 1], loc[:, None, :, k])
-            g_parent[:, :, 3] = gd[:, :, 3]
             if rows is None:
-                g[plo:lo] += g_parent
+                sub[plo:lo] += sub[lo:hi]
             else:
-                g[plo:lo].index_add_(0, rows, g_parent)
-        g_local[:1] = g[:1]
+                sub[plo:lo].index_add_(0, rows, sub[lo:hi])
+        mm.addcmul_(sub[:, :, 3:4], world[:, None, :, 3], value=-1.0)   # M - m t^T
+        u = torch.empty_like(g)                                     # [(M - m t^T) R_j | m]
+        ur = u[:, :, :3]
+        torch.mul(mm[:, :, 0:1], world[:, None, 0, :3], out=ur)
+        for k in range(1, 3):
+            ur.addcmul_(mm[:, :, k:k + 1], world[:, None, k, :3])
+        u[:, :, 3] = sub[:, :, 3]
+        parent = world.index_select(0, plan.parent_of_rows)         # (J - 1, 3, 4, B): R_p of rows 1..
+        g_local = torch.empty_like(local)
+        gl = g_local[1:]
+        torch.mul(parent[:, 0, :3, None], u[1:, 0:1], out=gl)       # R_p^T u
+        gl.addcmul_(parent[:, 1, :3, None], u[1:, 1:2]).addcmul_(parent[:, 2, :3, None], u[1:, 2:3])
+        g_local[:1] = u[:1]                                         # the root's parent: the identity
         return g_local.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), g_off, None, None
 
 
