@@ -296,7 +296,7 @@ class _Person:
                                                      self.transl if with_transl else None, _ALL_MAP.joints,
                                                      offsets)   # (T, J, 3, 4), (T, N + 42, 3)
         body_m = every[:, :_NB]
-        hand_m = torch.stack((every[:, _NB:_NB + _NH], every[:, _NB + _NH:]))     # (2, T, 21, 3)
+        hand_m = every[:, _NB:].unflatten(1, (2, _NH)).transpose(0, 1)           # (2, T, 21, 3) view
         return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest,
                 "every": every, "fingers": fingers}
 
