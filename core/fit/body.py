@@ -186,6 +186,38 @@ _CENTRE_A = torch.as_tensor([HIP_ROWS[0]] * _NB + [_NB] * _NH + [_NB + _NH] * _N
 _CENTRE_B = torch.as_tensor([HIP_ROWS[1]] * _NB + [_NB] * _NH + [_NB + _NH] * _NH)
 
 
+class _ShapeMap:
+    """What the betas shape, as one affine map: the rest joints (J, 3) and the markers' offsets
+    from their joints (M, 3) of :data:`_ALL_MAP` (metres). Both are affine in the betas (the body
+    models' joints are a fixed regressor of a linear shape space; the markers' offsets are fixed
+    or fractions of bones), so the map is read off the model once, at zero and at each unit
+    beta, and each step costs one matrix product instead of evaluating the model."""
+
+    def __init__(self, model: BodyModel, dev: torch.device, dt: torch.dtype) -> None:
+        unit = torch.cat((torch.zeros(1, 10), torch.eye(10)), 0)
+        probe = torch.linspace(-1.0, 1.0, 10)[None]
+        with torch.no_grad():
+            rest, flat = self._evaluate(model, torch.cat((unit, probe), 0).to(model.device, dt))
+        flat = flat.cpu().double()                                               # (12, K)
+        constant, linear = flat[0], flat[1:11] - flat[0]                          # (K,), (10, K)
+        if not torch.allclose(constant + probe.double() @ linear, flat[11:], atol=1e-5):
+            raise ValueError("the body model's rest joints are not affine in its betas")
+        self.num_joints = rest.shape[1]
+        self.constant, self.linear = constant.to(dev, dt), linear.to(dev, dt)
+
+    @staticmethod
+    def _evaluate(model: BodyModel, betas: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 10) -> rest joints (B, J, 3) and (B, K) rest joints and marker offsets, flat."""
+        rest = model.rest_joints(betas)
+        return rest, torch.cat((rest.flatten(1), _ALL_MAP.local_offsets(rest).flatten(1)), 1)
+
+    def __call__(self, betas: Tensor) -> tuple[Tensor, Tensor]:
+        """(P, 10) betas -> rest joints (P, J, 3) and marker offsets (P, M, 3)."""
+        flat = torch.addmm(self.constant, betas, self.linear)
+        j = self.num_joints * 3
+        return flat[:, :j].unflatten(1, (-1, 3)), flat[:, j:].unflatten(1, (-1, 3))
+
+
 class _Person:
     """Tensors and parameters of one person's problem."""
 
@@ -239,6 +271,7 @@ class _Person:
         self.foot_idx = FOOT_ROWS
         self.sigma_2d = torch.as_tensor(_SIGMA_2D, device=dev, dtype=dt)
         self.centre_a, self.centre_b = _CENTRE_A.to(dev), _CENTRE_B.to(dev)
+        self.shape_map = _ShapeMap(model, dev, dt)
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
         self._init_params()
@@ -283,15 +316,16 @@ class _Person:
         """Joints, markers and world rotations for the current parameters (camera frame if
         ``with_transl``, else about the model origin)."""
         rows = self.go6.shape[0]
-        betas = self.betas.reshape(-1, self.betas.shape[-1]).to(self.model.device)
-        rest = self.model.rest_joints(betas).to(self.dev)                        # (P, J, 3)
-        rest = rest[0] if self.P == 1 else rest.repeat_interleave(self.T, 0)     # (J, 3) | (rows, J, 3)
+        rest, offsets = self.shape_map(self.betas.reshape(-1, self.betas.shape[-1]))   # (P, J, 3), (P, M, 3)
+        if self.P == 1:
+            rest = rest[0]                                                        # (J, 3); offsets (1, M, 3)
+        else:
+            rest, offsets = rest.repeat_interleave(self.T, 0), offsets.repeat_interleave(self.T, 0)
         rot_go = kin.rotation_6d_to_matrix(self.go6)[:, None]
         zeros_eye = torch.zeros(rows, 2, 3, device=self.dev, dtype=self.dt)
         fingers = self.hands + self.hand_mean                                     # (2, rows, 15, 3)
         local = torch.cat((self.body, self.jaw[:, None], zeros_eye, fingers[0], fingers[1]), 1)
         rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
-        offsets = _ALL_MAP.local_offsets(rest if rest.dim() == 3 else rest[None])   # (1 | rows, N + 42, 3)
         world, every = kin.forward_kinematics_points(rotations, rest, self.model._parents_list,
                                                      self.transl if with_transl else None, _ALL_MAP.joints,
                                                      offsets)   # (T, J, 3, 4), (T, N + 42, 3)
@@ -416,7 +450,7 @@ class _Group(_Person):
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
                 "w_place_3d", "frame_w", "axis_w", "body_q")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
-    _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
+    _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand", "shape_map",
                "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
                "sigma_2d", "centre_a", "centre_b")
 
