@@ -60,7 +60,8 @@ def synthetic_person(model, frames: int, seed: int, focal: float = 1000.0) -> Pe
 
 
 def autograd_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
-    """Reference for ``--compare``: :func:`models.kinematics.axis_angle_to_matrix` through autograd."""
+    """Reference for ``--compare``: Rodrigues (:func:`models.kinematics.axis_angle_to_matrix`)
+    through autograd, element by element."""
     theta_sq = (axis_angle * axis_angle).sum(-1)
     small = theta_sq < 1e-6
     theta = torch.sqrt(torch.where(small, torch.ones_like(theta_sq), theta_sq))
@@ -75,13 +76,15 @@ def autograd_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
     return torch.stack(m, dim=-1).reshape(*axis_angle.shape[:-1], 3, 3)
 
 
-def autograd_fk_points(rotations: torch.Tensor, rest_joints: torch.Tensor, parents, transl,
-                       point_joints, point_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference for ``--compare``: :func:`models.kinematics.forward_kinematics_points` through
-    autograd (joints gathered level by level, rotations and positions apart; markers from the
-    world transforms)."""
+def autograd_posed_points(root_rotation: torch.Tensor, axis_angles: torch.Tensor, rest_joints: torch.Tensor,
+                          parents, transl, point_joints, point_offsets: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference for ``--compare``: :func:`models.kinematics.posed_points` through autograd
+    (Rodrigues element by element, joints gathered level by level, rotations and positions
+    apart, markers from the world transforms)."""
+    rotations = torch.cat((root_rotation[:, None], autograd_rodrigues(axis_angles)), 1)
     batch, num = rotations.shape[0], rotations.shape[1]
-    rest = rest_joints.expand(batch, num, 3) if rest_joints.dim() == 2 else rest_joints
+    rest = rest_joints.expand(batch, num, 3)
     parent_idx = torch.as_tensor(list(parents), device=rotations.device)
     offsets = rest - torch.cat((torch.zeros_like(rest[:, :1]), rest[:, parent_idx[1:]]), dim=1)
     if transl is not None:
@@ -135,18 +138,18 @@ def main() -> None:
     person_frames = sum(int(p.valid.sum()) for p in people)
     best, best_cpu, first = float("inf"), float("inf"), 0.0
     ref, ref_cpu = float("inf"), float("inf")
-    ours = kin.forward_kinematics_points, kin.axis_angle_to_matrix
+    ours = kin.posed_points
     for k in range(args.repeat):
         wall, cpu, seconds = time_fit(people, size, fps, model, args.device, horizon)
         best, best_cpu = min(best, wall), min(best_cpu, cpu)
         if k == 0:  # what one capture (one worker process) pays, one-time imports and warm-up included
             first = wall
         if args.compare:
-            kin.forward_kinematics_points, kin.axis_angle_to_matrix = autograd_fk_points, autograd_rodrigues
+            kin.posed_points = autograd_posed_points
             try:
                 wall, cpu, _ = time_fit(people, size, fps, model, args.device, horizon)
             finally:
-                kin.forward_kinematics_points, kin.axis_angle_to_matrix = ours
+                kin.posed_points = ours
             ref, ref_cpu = min(ref, wall), min(ref_cpu, cpu)
     per = 1000 / person_frames
     stages = ", ".join(f"{k} {v * per:.1f}" for k, v in seconds.items())

@@ -31,11 +31,13 @@ import torch
 from scipy.spatial.transform import Rotation
 from torch import Tensor
 
+from models import chain
+
 # --------------------------------------------------------------------------------------
 # torch rotations
 # --------------------------------------------------------------------------------------
 
-_SMALL_ANGLE_SQ = 1e-6  # below this squared angle (rad^2) Taylor series are used
+_SMALL_ANGLE_SQ = chain.SMALL_ANGLE_SQ  # below this squared angle (rad^2) Taylor series are used
 
 
 def skew(v: Tensor) -> Tensor:
@@ -49,73 +51,10 @@ def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
     """Rodrigues: (..., 3) axis-angle (radians) -> (..., 3, 3) rotation matrices.
 
     ``R = c I + a [v]_x + b v v^T`` with ``a = sin t / t``, ``b = (1 - cos t) / t^2``,
-    ``c = 1 - b t^2 = cos t`` (the same matrix as ``I + a K + b K^2``, written element by
-    element: no batched matrix product); a and b use Taylor series near zero so gradients
-    stay finite. The gradient is written out (:class:`_Rodrigues`): a few dozen element-wise
-    operations instead of autograd's graph of them, which dominated on short clips.
+    ``c = 1 - b t^2 = cos t``; a and b use Taylor series near zero so gradients stay finite.
+    The gradient is written out (:class:`models.chain.Rodrigues`).
     """
-    return _Rodrigues.apply(axis_angle)
-
-
-def _rodrigues_coefficients(theta_sq: Tensor) -> tuple[Tensor, Tensor]:
-    """(N,) squared angles -> a = sin t / t and b = (1 - cos t) / t^2, Taylor series near zero."""
-    small = theta_sq < _SMALL_ANGLE_SQ
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta_sq), theta_sq))
-    a = torch.where(small, 1.0 - theta_sq / 6.0 + theta_sq * theta_sq / 120.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta_sq / 24.0 + theta_sq * theta_sq / 720.0,
-                    (1.0 - torch.cos(theta)) / (theta * theta))
-    return a, b
-
-
-class _Rodrigues(torch.autograd.Function):
-    """:func:`axis_angle_to_matrix` with its gradient written out. Inside, components come
-    first ((3, N) and (9, N)) so every operation runs over contiguous rows.
-
-    With ``w = (G_zy - G_yz, G_xz - G_zx, G_yx - G_xy)`` for the upstream gradient G (3x3),
-    ``dL/dv = a w + b (G + G^T) v + v (-a tr G + (c - a) / t^2 (v . w) + (a - 2b) / t^2 (v^T G v))``
-    (``dc/dv = -a v``, ``a'(t) / t = (c - a) / t^2``, ``b'(t) / t = (a - 2b) / t^2``; near zero
-    these are -1/3 + t^2/30 and -1/12 + t^2/180).
-    """
-
-    @staticmethod
-    def forward(ctx, axis_angle: Tensor) -> Tensor:  # type: ignore[override]
-        shape = axis_angle.shape
-        v = axis_angle.reshape(-1, 3).t().contiguous()                        # (3, N)
-        x, y, z = v
-        theta_sq = x * x + y * y + z * z
-        a, b = _rodrigues_coefficients(theta_sq)
-        c = 1.0 - b * theta_sq
-        ax, ay, az = a * x, a * y, a * z
-        bx = b * x
-        bxy, bxz, byz = bx * y, bx * z, b * y * z
-        m = torch.stack((c + bx * x, bxy - az, bxz + ay,
-                         bxy + az, c + b * y * y, byz - ax,
-                         bxz - ay, byz + ax, c + b * z * z), dim=-1)          # (N, 9)
-        ctx.save_for_backward(v, theta_sq, a, b)
-        return m.reshape(*shape[:-1], 3, 3)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        v, theta_sq, a, b = ctx.saved_tensors
-        shape = (*grad.shape[:-2], 3)
-        g = grad.reshape(-1, 9).t()                                            # (9, N) rows G_00, G_01, ...
-        gxx, gxy, gxz, gyx, gyy, gyz, gzx, gzy, gzz = g
-        x, y, z = v
-        w = torch.stack((gzy - gyz, gxz - gzx, gyx - gxy))                     # (3, N)
-        sym = torch.stack((2 * gxx * x + (gxy + gyx) * y + (gxz + gzx) * z,   # (G + G^T) v
-                           (gxy + gyx) * x + 2 * gyy * y + (gyz + gzy) * z,
-                           (gxz + gzx) * x + (gyz + gzy) * y + 2 * gzz * z))
-        small = theta_sq < _SMALL_ANGLE_SQ
-        safe = theta_sq.where(~small, 1.0)
-        c = 1.0 - b * theta_sq
-        da = torch.where(small, -1.0 / 3.0 + theta_sq / 30.0, (c - a) / safe)          # a'(t) / t
-        db = torch.where(small, -1.0 / 12.0 + theta_sq / 180.0, (a - 2.0 * b) / safe)  # b'(t) / t
-        vw = (v * w).sum(0)
-        vgv = (v * sym).sum(0) * 0.5
-        radial = -a * (gxx + gyy + gzz) + da * vw + db * vgv
-        out = a * w + b * sym + radial * v
-        return out.t().reshape(shape)
+    return chain.Rodrigues.apply(axis_angle)
 
 
 def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
@@ -260,179 +199,7 @@ def matrix_to_rotation_6d_np(matrix: np.ndarray) -> np.ndarray:
 # forward kinematics and skinning
 # --------------------------------------------------------------------------------------
 
-def kinematic_levels(parents: Sequence[int]) -> list[list[int]]:
-    """Joints grouped by depth (root first); every joint's parent is in an earlier level.
-
-    Requires ``parents[j] < j`` for j > 0 (true for SMPL-X, MANO and mannequin-x).
-    """
-    depth: list[int] = []
-    for j, p in enumerate(parents):
-        if j == 0:
-            if p != -1:
-                raise ValueError("joint 0 must be the root (parent -1)")
-            depth.append(0)
-            continue
-        if not 0 <= p < j:
-            raise ValueError(f"parent of joint {j} is {p}: parents must precede their children")
-        depth.append(depth[p] + 1)
-    levels: list[list[int]] = [[] for _ in range(max(depth) + 1)]
-    for j, d in enumerate(depth):
-        levels[d].append(j)
-    return levels
-
-
-class _ChainPlan:
-    """Joints of a kinematic tree reordered level by level (see :func:`kinematic_levels`).
-
-    ``order`` lists the joints level after level; ``inverse`` maps back (``x[:, order][:, inverse]
-    == x``); level d is ``order[starts[d]:starts[d + 1]]`` and ``parent_rows[d]`` is each of its
-    joints' parent as a row of level d - 1 (None where that is the identity, e.g. finger chains).
-    """
-
-    def __init__(self, parents: tuple[int, ...], device: torch.device) -> None:
-        levels = kinematic_levels(parents)
-        order = [j for level in levels for j in level]
-        self.order = torch.as_tensor(order, device=device)
-        self.inverse = torch.as_tensor(np.argsort(order), device=device)
-        self.starts = np.cumsum([0] + [len(level) for level in levels]).tolist()
-        self.parent_rows: list[Tensor | None] = [None]
-        for d in range(1, len(levels)):
-            rows = [levels[d - 1].index(parents[j]) for j in levels[d]]
-            same = rows == list(range(len(levels[d - 1])))
-            self.parent_rows.append(None if same else torch.as_tensor(rows, device=device))
-        self.parent_index = torch.as_tensor([0] + list(parents[1:]), device=device)
-        inverse = np.argsort(order)
-        self.parent_of_rows = torch.as_tensor([int(inverse[parents[j]]) for j in order[1:]], device=device)
-        """(J - 1,) the row (level order) of each row's parent joint, rows 1.. (row 0: the root)."""
-
-
-_PLANS: dict[tuple[tuple[int, ...], str], _ChainPlan] = {}
-
-
-def _chain_plan(parents: Sequence[int], device: torch.device) -> _ChainPlan:
-    key = (tuple(int(p) for p in parents), str(device))
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _PLANS[key] = _ChainPlan(key[0], device)
-    return plan
-
-
-def _compose(parent: Tensor, local: Tensor, out: Tensor) -> None:
-    """Frames-last 3x4 products into ``out``: parent (n, 3, 4, B), local (n, 3, 4, B) -> (n, 3, 4, B)
-    ``[Rp | tp] @ [R | o; 0 0 0 1] = [Rp R | Rp o + tp]``, as element-wise multiply-adds over
-    the contiguous frame axis (several times faster on CPU than a batched product of 3x3s)."""
-    torch.mul(parent[:, :, 0:1], local[:, 0:1], out=out)
-    out.addcmul_(parent[:, :, 1:2], local[:, 1:2]).addcmul_(parent[:, :, 2:3], local[:, 2:3])
-    out[:, :, 3] += parent[:, :, 3]
-
-
-class _ChainTransforms(torch.autograd.Function):
-    """World 3x4 transforms of a kinematic chain from local 3x4 transforms, and points fixed to
-    joints, with a hand-written backward: products over all joints at once and one addition
-    per level (subtree sums) instead of autograd's bookkeeping of the level-by-level products.
-
-    forward(local (B, J, 3, 4), offsets (B | 1, N, 3) or None, plan, point_rows (N,)) ->
-    world (B, J, 3, 4), points (B, N, 3) or None: ``world_0 = local_0``,
-    ``world_j = world_p @ [local_j; 0 0 0 1]`` and ``point_n = world_j(n) @ [offset_n; 1]``.
-    Inside, joints are reordered level by level and frames put last, (J, 3, 4, B), so a level
-    is one contiguous block and every product runs over the frames.
-    """
-
-    @staticmethod
-    def forward(ctx, local: Tensor, offsets: Tensor | None, plan: _ChainPlan,  # type: ignore[override]
-                point_rows: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        s = plan.starts
-        local_t = local.permute(1, 2, 3, 0).index_select(0, plan.order)        # (J, 3, 4, B)
-        world = torch.empty_like(local_t)
-        world[:1] = local_t[:1]
-        for d in range(1, len(s) - 1):
-            rows = plan.parent_rows[d]
-            parent = world[s[d - 1]:s[d]]
-            if rows is not None:
-                parent = parent.index_select(0, rows)
-            _compose(parent, local_t[s[d]:s[d + 1]], world[s[d]:s[d + 1]])
-        ctx.set_materialize_grads(False)
-        ctx.plan, ctx.point_rows = plan, point_rows
-        points = None
-        if offsets is not None and point_rows is not None:
-            off = offsets.permute(1, 2, 0)                                      # (N, 3, B | 1)
-            g = world.index_select(0, point_rows)                               # (N, 3, 4, B)
-            pts = torch.addcmul(g[:, :, 3], g[:, :, 0], off[:, 0:1])
-            pts.addcmul_(g[:, :, 1], off[:, 1:2]).addcmul_(g[:, :, 2], off[:, 2:3])
-            points = pts.permute(2, 0, 1).contiguous()
-            ctx.save_for_backward(local_t, world, off)
-        else:
-            ctx.save_for_backward(local_t, world)
-        return world.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), points
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor | None, grad_points: Tensor | None  # type: ignore[override]
-                 ) -> tuple[Tensor | None, Tensor | None, None, None]:
-        local, world, *rest = ctx.saved_tensors
-        plan: _ChainPlan = ctx.plan
-        s = plan.starts
-        if grad is None:                                           # (J, 3, 4, B), accumulates children
-            g = torch.zeros_like(world)
-        else:
-            g = grad.permute(1, 2, 3, 0).index_select(0, plan.order)
-        g_off = None
-        if grad_points is not None and rest:
-            off = rest[0]                                                       # (N, 3, B | 1)
-            gp = grad_points.permute(1, 2, 0)                                  # (N, 3, B)
-            gw = torch.empty((*gp.shape[:2], 4, gp.shape[2]), dtype=gp.dtype, device=gp.device)
-            torch.mul(gp[:, :, None], off[:, None], out=gw[:, :, :3])        # d world_j(n) = gp [off; 1]^T
-            gw[:, :, 3] = gp
-            g.index_add_(0, ctx.point_rows, gw)
-            pw = world.index_select(0, ctx.point_rows)                         # d offset = R^T gp
-            g_off = (pw[:, :, :3] * gp[:, :, None]).sum(1)                     # (N, 3, B)
-            if off.shape[-1] == 1:
-                g_off = g_off.sum(-1, keepdim=True)
-            g_off = g_off.permute(2, 0, 1)
-        # Subtree form (no product per level): moving joint j's subtree by an infinitesimal affine
-        # map [I + X | y] changes the loss by <M_j, X> + <m_j, y>, with sums over the subtree
-        # M_j = sum_k G_k W_k^T (3x3; G_k the 3x4 gradient of world transform W_k) and m_j =
-        # sum_k g_t,k. A change of local_j = [r | o] is such a map with X = R_p dr R_j^T and
-        # y = R_p do - X t_j, so d local_j = R_p^T [(M_j - m_j t_j^T) R_j | m_j].
-        sub = torch.empty_like(g)                                   # (J, 3, 4, B): [M | m] per joint
-        mm = sub[:, :, :3]
-        torch.mul(g[:, :, 0:1], world[:, None, :, 0], out=mm)
-        for k in range(1, 4):
-            mm.addcmul_(g[:, :, k:k + 1], world[:, None, :, k])
-        sub[:, :, 3] = g[:, :, 3]
-        for d in range(len(s) - 2, 0, -1):                         # subtree sums, deepest level first
-            lo, hi, plo = s[d], s[d + 1], s[d - 1]
-            rows = plan.parent_rows[d]
-            if rows is None:
-                sub[plo:lo] += sub[lo:hi]
-            else:
-                sub[plo:lo].index_add_(0, rows, sub[lo:hi])
-        mm.addcmul_(sub[:, :, 3:4], world[:, None, :, 3], value=-1.0)   # M - m t^T
-        u = torch.empty_like(g)                                     # [(M - m t^T) R_j | m]
-        ur = u[:, :, :3]
-        torch.mul(mm[:, :, 0:1], world[:, None, 0, :3], out=ur)
-        for k in range(1, 3):
-            ur.addcmul_(mm[:, :, k:k + 1], world[:, None, k, :3])
-        u[:, :, 3] = sub[:, :, 3]
-        parent = world.index_select(0, plan.parent_of_rows)         # (J - 1, 3, 4, B): R_p of rows 1..
-        g_local = torch.empty_like(local)
-        gl = g_local[1:]
-        torch.mul(parent[:, 0, :3, None], u[1:, 0:1], out=gl)       # R_p^T u
-        gl.addcmul_(parent[:, 1, :3, None], u[1:, 1:2]).addcmul_(parent[:, 2, :3, None], u[1:, 2:3])
-        g_local[:1] = u[:1]                                         # the root's parent: the identity
-        return g_local.index_select(0, plan.inverse).permute(3, 0, 1, 2).contiguous(), g_off, None, None
-
-
-def _local_transforms(rotations: Tensor, rest_joints: Tensor, plan: _ChainPlan,
-                      transl: Tensor | None) -> Tensor:
-    """(B, J, 3, 3) rotations, (J, 3) | (B, J, 3) rest joints, (B, 3) | None -> (B, J, 3, 4) local
-    transforms ``[R_j | J_j - J_parent(j)]`` (the root: ``[R_0 | J_0 + transl]``)."""
-    batch, num = rotations.shape[0], rotations.shape[1]
-    offsets = rest_joints - rest_joints.index_select(-2, plan.parent_index)    # (J, 3) or (B, J, 3)
-    offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
-    if transl is not None:
-        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
-    return torch.cat((rotations, offsets[..., None]), -1)
+kinematic_levels = chain.kinematic_levels
 
 
 def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
@@ -441,33 +208,46 @@ def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: S
 
     Args as :func:`forward_kinematics`. Returns (B, J, 3, 4): ``[..., :3]`` the world
     rotation, ``[..., 3]`` the joint position (metres). Differentiable in rotations,
-    rest_joints and transl (first derivatives).
+    rest_joints and transl (first derivatives; the chain's gradient is written out,
+    :class:`models.chain.ChainTransforms`).
 
-    Points rigidly attached to joints (markers): :func:`forward_kinematics_points`.
+    Posing from axis-angles with points rigidly attached to joints: :func:`posed_points`.
     """
-    plan = _chain_plan(parents, rotations.device)
-    return _ChainTransforms.apply(_local_transforms(rotations, rest_joints, plan, transl), None, plan, None)[0]
+    batch, num = rotations.shape[0], rotations.shape[1]
+    plan = chain.chain_plan(parents, rotations.device)
+    parent_index = plan.order.new_tensor([0] + [int(p) for p in parents[1:]])
+    offsets = rest_joints - rest_joints.index_select(-2, parent_index)           # (J, 3) or (B, J, 3)
+    offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
+    if transl is not None:
+        offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)
+    return chain.ChainTransforms.apply(torch.cat((rotations, offsets[..., None]), -1), plan)
 
 
-def forward_kinematics_points(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],
-                              transl: Tensor | None, point_joints: np.ndarray | Sequence[int],
-                              point_offsets: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`forward_kinematics_affine` and points rigidly attached to joints, in one pass.
+def posed_points(root_rotation: Tensor, axis_angles: Tensor, rest_joints: Tensor, parents: Sequence[int],
+                 transl: Tensor | None, point_joints: np.ndarray | Sequence[int],
+                 point_offsets: Tensor) -> tuple[Tensor, Tensor]:
+    """Pose a body and points rigidly attached to its joints, in one pass.
 
-    Args: as :func:`forward_kinematics`; point_joints (N,) the joint of each point;
-    point_offsets (N, 3), (1, N, 3) or (B, N, 3) each point's offset from its joint in the
-    joint's rest frame (metres; e.g. :meth:`models.keypoints.LandmarkMap.local_offsets`).
+    Args:
+        root_rotation: (B, 3, 3) joint 0's rotation (the global orientation).
+        axis_angles: (B, J - 1, 3) local rotations of joints 1.. (radians).
+        rest_joints: (J, 3), (1, J, 3) or (B, J, 3) rest joint positions, metres.
+        parents: J parent indices, -1 for the root, parents before children.
+        transl: (B, 3) translation added to the root, metres (None: zero).
+        point_joints: (N,) the joint of each point.
+        point_offsets: (N, 3), (1, N, 3) or (B, N, 3) each point's offset from its joint in the
+            joint's rest frame (metres; e.g. :meth:`models.keypoints.LandmarkMap.local_offsets`).
 
     Returns: world (B, J, 3, 4) as :func:`forward_kinematics_affine`, and points (B, N, 3)
-    ``R_world(joint) @ offset + t_world(joint)`` (metres). Differentiable in everything
-    (first derivatives), the points' gradient folded into the chain's hand-written backward.
+    ``R_world(joint) @ offset + t_world(joint)`` (metres). Differentiable in everything (first
+    derivatives; Rodrigues, the chain and the points in one hand-written backward,
+    :class:`models.chain.PosedPoints`).
     """
-    plan = _chain_plan(parents, rotations.device)
-    rows = plan.inverse.index_select(0, torch.as_tensor(np.asarray(point_joints), device=rotations.device))
+    plan = chain.chain_plan(parents, root_rotation.device)
+    rows = plan.inverse.index_select(0, torch.as_tensor(np.asarray(point_joints), device=root_rotation.device))
+    rest = rest_joints if rest_joints.dim() == 3 else rest_joints[None]
     offsets = point_offsets if point_offsets.dim() == 3 else point_offsets[None]
-    world, points = _ChainTransforms.apply(_local_transforms(rotations, rest_joints, plan, transl), offsets,
-                                           plan, rows)
-    return world, points
+    return chain.PosedPoints.apply(root_rotation, axis_angles, rest, transl, offsets, plan, rows)
 
 
 def forward_kinematics(rotations: Tensor, rest_joints: Tensor, parents: Sequence[int],

@@ -321,14 +321,12 @@ class _Person:
             rest = rest[0]                                                        # (J, 3); offsets (1, M, 3)
         else:
             rest, offsets = rest.repeat_interleave(self.T, 0), offsets.repeat_interleave(self.T, 0)
-        rot_go = kin.rotation_6d_to_matrix(self.go6)[:, None]
         zeros_eye = torch.zeros(rows, 2, 3, device=self.dev, dtype=self.dt)
         fingers = self.hands + self.hand_mean                                     # (2, rows, 15, 3)
         local = torch.cat((self.body, self.jaw[:, None], zeros_eye, fingers[0], fingers[1]), 1)
-        rotations = torch.cat((rot_go, kin.axis_angle_to_matrix(local)), 1)
-        world, every = kin.forward_kinematics_points(rotations, rest, self.model._parents_list,
-                                                     self.transl if with_transl else None, _ALL_MAP.joints,
-                                                     offsets)   # (T, J, 3, 4), (T, N + 42, 3)
+        world, every = kin.posed_points(kin.rotation_6d_to_matrix(self.go6), local, rest,
+                                        self.model._parents_list, self.transl if with_transl else None,
+                                        _ALL_MAP.joints, offsets)   # (T, J, 3, 4), (T, N + 42, 3)
         body_m = every[:, :_NB]
         hand_m = every[:, _NB:].unflatten(1, (2, _NH)).transpose(0, 1)           # (2, T, 21, 3) view
         return {"joints": world[..., 3], "rot": world[..., :3], "body": body_m, "hands": hand_m, "rest": rest,

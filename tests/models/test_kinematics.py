@@ -201,28 +201,36 @@ def test_axis_angle_to_matrix_gradcheck_including_near_zero() -> None:
 
 
 @pytest.mark.parametrize("per_frame", [False, True])
-def test_fk_points_match_the_transforms_and_pass_gradcheck(per_frame: bool) -> None:
-    """Points carried through the chain's own pass equal ``R_world @ offset + t_world`` of their
-    joint, and the folded-in gradient (rotations, rest joints, translation, offsets) is right."""
+def test_posed_points_match_forward_kinematics_and_pass_gradcheck(per_frame: bool) -> None:
+    """Posing from axis-angles in one pass (Rodrigues, chain and points, one hand-written
+    backward) equals forward kinematics of the same rotations, the points equal
+    ``R_world @ offset + t_world`` of their joint, and every gradient (root rotation,
+    axis-angles, rest joints, translation, offsets) is right."""
     parents = list(SMPLX_PARENTS)
     rng = np.random.default_rng(8)
     batch = 2
-    rot = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (batch, 55, 3)))).requires_grad_()
-    rest = torch.as_tensor(rng.normal(0, 0.3, (55, 3))).requires_grad_()
+    root = torch.as_tensor(kin.axis_angle_to_matrix_np(rng.normal(0, 0.8, (batch, 3)))).requires_grad_()
+    aa = torch.as_tensor(rng.normal(0, 0.8, (batch, 54, 3)))
+    aa[0, 3] = 0.0                                          # the zero rotation (Taylor branch)
+    aa.requires_grad_()
+    rest = torch.as_tensor(rng.normal(0, 0.3, (batch if per_frame else 1, 55, 3))).requires_grad_()
     transl = torch.as_tensor(rng.normal(0, 1, (batch, 3))).requires_grad_()
     joints = np.array([0, 7, 20, 54, 54, 33])
     offsets = torch.as_tensor(rng.normal(0, 0.1, (batch if per_frame else 1, len(joints), 3))).requires_grad_()
-    world, points = kin.forward_kinematics_points(rot, rest, parents, transl, joints, offsets)
-    torch.testing.assert_close(world, kin.forward_kinematics_affine(rot, rest, parents, transl))
-    expected = (world[:, joints, :, :3] @ offsets.expand(batch, -1, -1)[..., None])[..., 0] + world[:, joints, :, 3]
+    world, points = kin.posed_points(root, aa, rest, parents, transl, joints, offsets)
+    rotations = torch.cat((root[:, None], kin.axis_angle_to_matrix(aa)), 1)
+    expected_world = kin.forward_kinematics_affine(rotations, rest if per_frame else rest[0], parents, transl)
+    torch.testing.assert_close(world, expected_world)
+    expected = ((world[:, joints, :, :3] @ offsets.expand(batch, -1, -1)[..., None])[..., 0]
+                + world[:, joints, :, 3])
     torch.testing.assert_close(points, expected)
 
-    def both(r, j, t, o):
-        w, p = kin.forward_kinematics_points(r, j, parents, t, joints, o)
-        return w, p
+    def both(r, a, j, t, o):
+        return kin.posed_points(r, a, j, parents, t, joints, o)
 
-    def points_only(r, j, t, o):   # the world output unused: its gradient arrives as None
-        return kin.forward_kinematics_points(r, j, parents, t, joints, o)[1]
+    def points_only(r, a, j, t, o):   # the world output unused: its gradient arrives as None
+        return kin.posed_points(r, a, j, parents, t, joints, o)[1]
 
-    assert torch.autograd.gradcheck(both, (rot, rest, transl, offsets), fast_mode=True)
-    assert torch.autograd.gradcheck(points_only, (rot, rest, transl, offsets), fast_mode=True)
+    inputs = (root, aa, rest, transl, offsets)
+    assert torch.autograd.gradcheck(both, inputs, fast_mode=True)
+    assert torch.autograd.gradcheck(points_only, inputs, fast_mode=True)
