@@ -277,7 +277,8 @@ class PosedPoints(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, root: Tensor, axis_angle: Tensor, rest: Tensor,  # type: ignore[override]
-                transl: Tensor | None, offsets: Tensor, plan: ChainPlan, rows: Tensor) -> tuple[Tensor, Tensor]:
+                transl: Tensor | None, offsets: Tensor, plan: ChainPlan,
+                rows: Tensor) -> tuple[Tensor, Tensor]:
         batch = root.shape[0]
         rot, saved = _rodrigues_rows(axis_angle.permute(2, 1, 0).contiguous())   # (9, J - 1, B)
         local = torch.empty((plan.num_joints, 3, 4, batch), dtype=root.dtype, device=root.device)

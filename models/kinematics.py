@@ -244,7 +244,8 @@ def posed_points(root_rotation: Tensor, axis_angles: Tensor, rest_joints: Tensor
     :class:`models.chain.PosedPoints`).
     """
     plan = chain.chain_plan(parents, root_rotation.device)
-    rows = plan.inverse.index_select(0, torch.as_tensor(np.asarray(point_joints), device=root_rotation.device))
+    joints = torch.as_tensor(np.asarray(point_joints), device=root_rotation.device)
+    rows = plan.inverse.index_select(0, joints)
     rest = rest_joints if rest_joints.dim() == 3 else rest_joints[None]
     offsets = point_offsets if point_offsets.dim() == 3 else point_offsets[None]
     return chain.PosedPoints.apply(root_rotation, axis_angles, rest, transl, offsets, plan, rows)

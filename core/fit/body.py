@@ -448,7 +448,8 @@ class _Group(_Person):
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
                 "w_place_3d", "frame_w", "axis_w", "body_q")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
-    _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand", "shape_map",
+    _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
+               "shape_map",
                "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
                "sigma_2d", "centre_a", "centre_b")
 

@@ -241,7 +241,7 @@ class Upright:
         (K, 3) for K focals."""
         f = np.asarray(focal, np.float64)
         a, b, c = np.asarray(self.line, np.float64)
-        up = np.stack(np.broadcast_arrays(f * a, f * b, center[0] * a + center[1] * b + c), -1)   # K(f)^T line
+        up = np.stack(np.broadcast_arrays(f * a, f * b, center[0] * a + center[1] * b + c), -1)   # K^T line
         up = up / np.linalg.norm(up, axis=-1, keepdims=True)
         up = np.where(up[..., 1:2] > 0, -up, up)
         return up @ kin.axis_angle_to_matrix_np(np.array([math.radians(self.lean_deg), 0.0, 0.0])).T

@@ -90,15 +90,41 @@ def penetration_loss(left: Tensor, right: Tensor, radii: Tensor, torso: Tensor |
         left, right: (T, K, 3) hand marker positions (metres); radii: (K,).
         torso: (T, S, 3) torso sphere centres; torso_radii: (S,).
 
-    Returns: scalar sum of squared overlaps (metres^2).
+    Returns: scalar sum of squared overlaps (metres^2): every pair of a left and a right hand
+    sphere, and every finger sphere (wrists excluded: they may rest) of either hand against
+    every torso sphere.
     """
-    d = torch.cdist(left, right)                                    # (T, K, K)
-    loss = (torch.relu(radii[:, None] + radii[None, :] - d) ** 2).sum()
+    loss = _SphereOverlap.apply(left, right, radii[:, None] + radii[None, :])
     if torso is not None and torso_radii is not None:
+        reach = radii[1:, None] + torso_radii[None, :]
         for hand in (left, right):
-            dt = torch.cdist(hand[:, 1:], torso)                      # wrists excluded: they may rest
-            loss = loss + (torch.relu(torso_radii[None, None] + radii[1:, None] - dt) ** 2).sum()
+            loss = loss + _SphereOverlap.apply(hand[:, 1:], torso, reach)
     return loss
+
+
+class _SphereOverlap(torch.autograd.Function):
+    """forward(a (T, K, 3), b (T, L, 3), contact (K, L) metres) -> sum over frames and pairs of
+    ``max(contact - |a_k - b_l|, 0)^2``. Overlapping pairs are few (hands mostly apart), so
+    the backward visits only them instead of every pair's distance gradient."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, contact: Tensor) -> Tensor:  # type: ignore[override]
+        dist = torch.cdist(a, b)                                              # (T, K, L)
+        over = (contact - dist).clamp_min_(0.0)
+        t, k, m = over.nonzero(as_tuple=True)
+        depth = over[t, k, m]
+        ctx.save_for_backward(a, b, t, k, m, depth, dist[t, k, m])
+        return (depth * depth).sum()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
+        a, b, t, k, m, depth, dist = ctx.saved_tensors
+        # d/da_k of (contact - |a_k - b_l|)^2 = -2 depth (a_k - b_l) / |a_k - b_l|  (0 where they coincide)
+        push = (a[t, k] - b[t, m]) * (-2.0 * grad * depth / dist.clamp_min(1e-12))[:, None]
+        grad_a = torch.zeros_like(a).index_put_((t, k), push, accumulate=True)
+        grad_b = torch.zeros_like(b).index_put_((t, m), -push, accumulate=True)
+        return grad_a, grad_b, None
 
 
 def torso_joint_indices() -> list[int]:

@@ -213,10 +213,11 @@ def test_posed_points_match_forward_kinematics_and_pass_gradcheck(per_frame: boo
     aa = torch.as_tensor(rng.normal(0, 0.8, (batch, 54, 3)))
     aa[0, 3] = 0.0                                          # the zero rotation (Taylor branch)
     aa.requires_grad_()
-    rest = torch.as_tensor(rng.normal(0, 0.3, (batch if per_frame else 1, 55, 3))).requires_grad_()
+    frames = batch if per_frame else 1
+    rest = torch.as_tensor(rng.normal(0, 0.3, (frames, 55, 3))).requires_grad_()
     transl = torch.as_tensor(rng.normal(0, 1, (batch, 3))).requires_grad_()
     joints = np.array([0, 7, 20, 54, 54, 33])
-    offsets = torch.as_tensor(rng.normal(0, 0.1, (batch if per_frame else 1, len(joints), 3))).requires_grad_()
+    offsets = torch.as_tensor(rng.normal(0, 0.1, (frames, len(joints), 3))).requires_grad_()
     world, points = kin.posed_points(root, aa, rest, parents, transl, joints, offsets)
     rotations = torch.cat((root[:, None], kin.axis_angle_to_matrix(aa)), 1)
     expected_world = kin.forward_kinematics_affine(rotations, rest if per_frame else rest[0], parents, transl)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from core.fit.flips import MIRROR, mirrored_frames, repair_body_flips
@@ -65,6 +66,26 @@ def test_penetration_loss_separates_interlocked_hands() -> None:
     torso = torch.zeros(2, 1, 3)
     assert float(penetration_loss(far, far + 1.0, radii, torso, torch.tensor([0.3]))) == 0.0
     assert float(penetration_loss(left, left + 1.0, radii, torso, torch.tensor([0.3]))) > 0  # hand in the torso
+
+
+def test_penetration_loss_value_and_gradient() -> None:
+    """The sum of squared overlaps, and its gradient (written out, over the overlapping pairs
+    only) against finite differences, with pairs in and out of contact and a torso."""
+    radii = torch.as_tensor(hand_sphere_radii(), dtype=torch.float64)
+    rng = np.random.default_rng(3)
+    left = torch.as_tensor(rng.uniform(-0.04, 0.04, (3, 21, 3))).requires_grad_()
+    right = torch.as_tensor(rng.uniform(-0.04, 0.04, (3, 21, 3)) + [0.02, 0, 0]).requires_grad_()
+    torso = torch.as_tensor(rng.uniform(-0.2, 0.2, (3, 2, 3))).requires_grad_()
+    torso_radii = torch.tensor([0.1, 0.05], dtype=torch.float64)
+    d = torch.cdist(left, right)
+    expected = (torch.relu(radii[:, None] + radii[None, :] - d) ** 2).sum()
+    for hand in (left, right):
+        gap = torso_radii + radii[1:, None] - torch.cdist(hand[:, 1:], torso)
+        expected = expected + (torch.relu(gap) ** 2).sum()
+    got = penetration_loss(left, right, radii, torso, torso_radii)
+    assert 0 < float(expected) and float(got) == pytest.approx(float(expected), rel=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b, c: penetration_loss(a, b, radii, c, torso_radii),
+                                    (left, right, torso))
 
 
 def test_view_ray_alignment(body_model, synth) -> None:
