@@ -172,10 +172,9 @@ _TOES = [_LM("left_foot_index"), _LM("right_foot_index")]
 _TORSO_LANDMARKS = [_LM(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
-def _gmof(sq: Tensor, sigma: float | Tensor) -> Tensor:
-    """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2) (sigma: scalar or per marker)."""
-    s2 = sigma * sigma
-    return s2 * sq / (s2 + sq)
+def _gmof(sq: Tensor, sigma2: float | Tensor) -> Tensor:
+    """Geman-McClure of squared residuals: sigma^2 r^2 / (sigma^2 + r^2) (sigma^2: scalar or per marker)."""
+    return sigma2 * sq / (sigma2 + sq)
 
 
 _SIGMA_2D = np.array([ROBUST_SIGMA_M] * _NB + [HAND_ROBUST_SIGMA_M] * 2 * _NH)
@@ -269,14 +268,15 @@ class _Person:
         self.torso_idx = hands_mod.torso_joint_indices()
         self.torso_radii = t(np.array([r for _, r in hands_mod.TORSO_SPHERES], np.float32))
         self.foot_idx = FOOT_ROWS
-        self.sigma_2d = torch.as_tensor(_SIGMA_2D, device=dev, dtype=dt)
+        self.sigma2_2d = torch.as_tensor(_SIGMA_2D**2, device=dev, dtype=dt)
         self.centre_a, self.centre_b = _CENTRE_A.to(dev), _CENTRE_B.to(dev)
         self.shape_map = _ShapeMap(model, dev, dt)
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
+        self.jaw_eyes = torch.cat((self.jaw[:, None], torch.zeros_like(self.jaw)[:, None].expand(-1, 2, -1)), 1)
         self._init_params()
         self.focal = 1.0
-        self.center = torch.zeros(2, device=dev, dtype=dt)
+        self.target_n = self.target_2d                                      # (T, M, 2) (target - centre) / focal
         self.planted: Tensor | None = None
         self.ground: tuple[Tensor, float] | None = None
 
@@ -321,9 +321,8 @@ class _Person:
             rest = rest[0]                                                        # (J, 3); offsets (1, M, 3)
         else:
             rest, offsets = rest.repeat_interleave(self.T, 0), offsets.repeat_interleave(self.T, 0)
-        zeros_eye = torch.zeros(rows, 2, 3, device=self.dev, dtype=self.dt)
         fingers = self.hands + self.hand_mean                                     # (2, rows, 15, 3)
-        local = torch.cat((self.body, self.jaw[:, None], zeros_eye, fingers[0], fingers[1]), 1)
+        local = torch.cat((self.body, self.jaw_eyes, fingers[0], fingers[1]), 1)  # joints 1.. (rows, 54, 3)
         world, every = kin.posed_points(kin.rotation_6d_to_matrix(self.go6), local, rest,
                                         self.model._parents_list, self.transl if with_transl else None,
                                         _ALL_MAP.joints, offsets)   # (T, J, 3, 4), (T, N + 42, 3)
@@ -367,10 +366,7 @@ class _Person:
         out = self.forward(with_transl=True)
         T = self.T
         body, hands, every = out["body"], out["hands"], out["every"]
-        depth = every[..., 2].detach().clamp(min=0.1)                      # (T, M)
-        proj = self.focal * every[..., :2] / every[..., 2:3].clamp(min=0.05) + self.center
-        sq = (((proj - self.target_2d) * depth[..., None] / self.focal) ** 2).sum(-1)
-        loss = (self.w_2d * _gmof(sq, self.sigma_2d)).sum() / T
+        loss = self._reprojection_loss(every)
         loss = loss + self._landmark_3d_loss(every, self.w_place_3d)
         joints = out["joints"]
         if T >= 3 and self.smooth > 0:
@@ -382,6 +378,19 @@ class _Person:
                 hands[0], hands[1], self.radii, torso, self.torso_radii) / T
         loss = loss + self._contact_loss(body)
         return loss + self._regularisers(out)
+
+    def _reprojection_loss(self, every: Tensor) -> Tensor:
+        """Markers (T, M, 3) in the camera frame against the 2D landmarks: robust (Geman-McClure),
+        confidence-weighted squared residuals in metres at the marker's depth,
+        ``(x / z - (u - c) / f) * z`` (the pixel residual times depth / focal)."""
+        z = every[..., 2:3]
+        res = (every[..., :2] / z.clamp(min=0.05) - self.target_n) * z.detach().clamp(min=0.1)
+        return (self.w_2d * _gmof(res.square().sum(-1), self.sigma2_2d)).sum() / self.T
+
+    def set_camera(self, focal: float, center: np.ndarray) -> None:
+        """The focal (px) and principal point (2,) px the 2D terms project with."""
+        self.focal = float(focal)
+        self.target_n = (self.target_2d - torch.as_tensor(center, device=self.dev, dtype=self.dt)) / self.focal
 
     def _accel(self, x: Tensor) -> Tensor:
         """(rows, ...) per-frame values -> second differences in time, per person (no term
@@ -446,12 +455,12 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d", "frame_w", "axis_w", "body_q")   # (T, ...) per person, on dim 0
+                "w_place_3d", "frame_w", "axis_w", "body_q", "jaw_eyes", "target_n")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
                "shape_map",
-               "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal", "center",
-               "sigma_2d", "centre_a", "centre_b")
+               "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal",
+               "sigma2_2d", "centre_a", "centre_b")
 
     def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
         if len({p.T for p in people}) != 1:
@@ -626,8 +635,7 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
     t0 = time.perf_counter()
     ground = None
     for person in people:
-        person.focal = focal.focal_px
-        person.center = torch.as_tensor(center, device=person.dev, dtype=person.dt)
+        person.set_camera(focal.focal_px, center)
         person.set_translation(focal.focal_px, center)
         size = _noise_factor(person, person.transl.detach().cpu().numpy()) ** (1.0 / NOISE_SIGMA_POW)
         person.set_leg_depth_weight(size ** -LEG_DEPTH_FALLOFF)

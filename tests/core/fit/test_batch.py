@@ -28,7 +28,7 @@ def test_group_losses_and_gradients_equal_the_sum_over_its_people(synth, body_mo
     people = [fit_body._Person(o, model, options, 30.0) for o in observations]
     rng = np.random.default_rng(0)
     for person in people:
-        person.focal, person.center = FOCAL, torch.tensor([640.0, 360.0], dtype=torch.float64)
+        person.set_camera(FOCAL, np.array([640.0, 360.0]))
         person.set_translation(FOCAL, np.array([640.0, 360.0]))
         with torch.no_grad():  # away from the initial guess, so every term is active
             person.hands.add_(torch.as_tensor(rng.normal(0, 0.1, person.hands.shape)))
