@@ -31,7 +31,7 @@ import numpy as np
 FORMAT_NAME = "video-mocap-motion"
 FORMAT_VERSION = 1
 FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
-FOCAL_SOURCES = ("estimated", "prior", "user")
+FOCAL_SOURCES = ("estimated", "prior", "metadata", "user")
 SUBJECTS = ("body", "hands")
 AVATAR_MODELS = ("mannequin-x", "smplx", "mano")
 NUM_BODY_JOINTS = 55
@@ -64,7 +64,7 @@ class Camera:
     focal_px: np.ndarray        # (2,) float32 fx, fy px
     center_px: np.ndarray       # (2,) float32 cx, cy px
     focal_std_px: float         # 1-sigma uncertainty of the focal (0 when given by the user)
-    focal_source: str           # estimated | prior | user
+    focal_source: str           # estimated | prior | metadata | user
     mirrored: bool = False      # the footage is a mirror image, flipped back before capture
 
     @property

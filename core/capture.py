@@ -18,11 +18,12 @@ import torch
 
 from core.errors import InputError
 from core.fit.body import ClipFit, FitOptions, fit_clip
-from core.fit.focal import user_focal
+from core.fit.focal import METADATA_LOG_STD, LensPrior, user_focal
 from core.fit.observations import PersonObservations, observations_from_keypoints
 from core.horizon import row_at
 from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
+from core.lens_metadata import focal_px_from_35mm, footage_focal_35mm
 from core.progress import Progress
 from models.body import BodyModel, load_body_model
 
@@ -108,6 +109,19 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     seen = fit_faces(clip, observations, model, options, float(keypoints.fps), progress) \
         if source == "face-landmarks" else None
     return motion_arrays(clip, keypoints, model, source, seen), clip
+
+
+def metadata_lens(source: str | Path, image_size: tuple[int, int] | np.ndarray,
+                  progress: Progress) -> LensPrior | None:
+    """The focal prior the footage's own lens metadata gives (core/lens_metadata.py), or None."""
+    focal_35mm = footage_focal_35mm(source)
+    if focal_35mm is None:
+        return None
+    width, height = (int(v) for v in image_size)
+    focal_px = focal_px_from_35mm(focal_35mm, width, height)
+    progress.info(f"the footage's metadata gives its lens: {focal_35mm:g} mm (35 mm equivalent) = "
+                  f"{focal_px:.0f} px (+-{METADATA_LOG_STD:.0%})")
+    return LensPrior(focal_px, METADATA_LOG_STD, "metadata")
 
 
 def expression_source(model: BodyModel, options: FitOptions) -> str:
@@ -217,6 +231,8 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
     if camera is not None:
         options = replace(options, focal=user_focal(float(keypoints.image_size[0]), camera.focal_mm,
                                                      camera.sensor_mm, camera.fov_deg))
+    elif options.focal is None and options.lens is None and not is_keypoints_file(source):
+        options = replace(options, lens=metadata_lens(source, keypoints.image_size, progress))
     t0 = time.perf_counter()
     arrays, clip = fit_keypoints(keypoints, options, progress, model)
     seconds["fit"] = time.perf_counter() - t0

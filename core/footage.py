@@ -209,7 +209,8 @@ def exif_rotation(path: Path, upright: np.ndarray) -> int:
     return 0
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The image files of a folder (by :data:`IMAGE_EXTENSIONS`), in natural order."""
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
     return sorted(files, key=lambda p: natural_key(p.name))
 
@@ -530,7 +531,7 @@ def _open(path: str | Path, start: int, end: int | None, stride: int) -> Footage
         raise InputError(f"footage not found: {shown}")
     if is_dir:
         try:
-            files = _image_files(p)
+            files = image_files(p)
         except OSError as exc:
             raise InputError(f"cannot list folder {shown}: {exc.strerror or exc}") from exc
         if not files:

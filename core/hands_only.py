@@ -243,13 +243,15 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     """Footage -> hands -> MANO fit per hand -> ``subject = hands`` motion arrays (docs/formats.md).
 
     Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``camera``: the user's lens (None:
-    the prior focal of the body path, a 50 degree horizontal field of view). Both hands share the shape
+    the footage's lens metadata if it has any, else the prior focal of the body path, a 50 degree
+    horizontal field of view). Both hands share the shape
     fitted on the hand seen longer. ``mirror``: the footage is a mirror image, flipped back before
     the hands are found (so each hand gets its true side). Returns (motion arrays, hands found,
     seconds per stage).
 
     Raises InputError: no frames, or no hand in any frame.
     """
+    from core.capture import metadata_lens
     from core.errors import InputError
     from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov, user_focal
     from core.fit.mano import fit_hand
@@ -272,8 +274,11 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     if not sides:
         raise InputError(f"{source}: no hands were found (hands-only capture needs a hand in view)")
     width, height = found.image_size
+    lens = None if camera is not None else metadata_lens(source, found.image_size, progress)
     if camera is not None:
         focal = user_focal(float(width), camera.focal_mm, camera.sensor_mm, camera.fov_deg)
+    elif lens is not None:  # the footage's lens metadata (hands carry no perspective to refine it)
+        focal = FocalEstimate(lens.focal_px, lens.focal_px * lens.log_std, lens.source)
     else:
         px = focal_from_fov(width, PRIOR_FOV_DEG)
         focal = FocalEstimate(px, px * PRIOR_LOG_STD, "prior")

@@ -34,7 +34,7 @@ __all__ = ["FORMAT", "CameraParams", "HandParams", "PersonParams", "body_motion"
 
 @dataclass
 class CameraParams:
-    """Intrinsics in pixels. ``focal_source``: estimated | prior | user."""
+    """Intrinsics in pixels. ``focal_source``: estimated | prior | metadata | user."""
 
     focal_px: tuple[float, float]
     center_px: tuple[float, float]

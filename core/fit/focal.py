@@ -115,10 +115,27 @@ HORIZON_STD = 0.01
 truth at 480 px on the ground-truth samples)."""
 
 
+METADATA_LOG_STD = 0.1
+"""1-sigma (log focal) of a lens read from the footage's own metadata (core/lens_metadata.py): the
+35 mm equivalent is rounded to whole millimetres, and video modes may crop the sensor
+(stabilisation), so the pixels' perspective still refines it."""
+
+
+@dataclass(frozen=True)
+class LensPrior:
+    """What is known of the focal apart from the pixels: ``focal_px`` with a 1-sigma ``log_std``
+    in log focal, and where it came from (``source``, e.g. ``metadata``), which the estimate keeps."""
+
+    focal_px: float
+    log_std: float
+    source: str
+
+
 @dataclass(frozen=True)
 class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
-    ``estimated``, ``prior`` or ``user``; upright: people were stood upright on the scene's horizon."""
+    ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata, refined by perspective) or
+    ``user``; upright: people were stood upright on the scene's horizon."""
 
     focal_px: float
     std_px: float
@@ -369,7 +386,7 @@ def _profile_minimum(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], ce
 def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], image_size: tuple[int, int],
                    prior_fov_deg: float = PRIOR_FOV_DEG, prior_log_std: float = PRIOR_LOG_STD,
                    depth_log_std: float = DEPTH_SCALE_LOG_STD, grid: int = 24,
-                   upright: Upright | None = None) -> FocalEstimate:
+                   upright: Upright | None = None, lens: LensPrior | None = None) -> FocalEstimate:
     """Focal from people's known 3D structure and its projection.
 
     Args:
@@ -382,17 +399,21 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
         upright: the scene's horizon and the torso rows: people are stood upright on it for
             each candidate focal (their lean then comes from the scene, not from ``points_3d``),
             and the lean's and the horizon's uncertainties join the systematic variance.
+        lens: a prior from outside the pixels (the footage's metadata) in place of the field-of-view
+            prior; the estimate keeps its ``source``.
 
     Returns: the posterior estimate; ``source`` is ``prior`` when the data's own
     uncertainty is larger than the prior's.
     """
     width = float(image_size[0])
     center = np.array(image_size, np.float64) / 2.0
-    prior = math.log(focal_from_fov(width, prior_fov_deg))
+    prior = math.log(lens.focal_px if lens else focal_from_fov(width, prior_fov_deg))
+    prior_log_std = lens.log_std if lens else prior_log_std
     logs = np.linspace(math.log(focal_from_fov(width, 120.0)), math.log(focal_from_fov(width, 10.0)), grid)
     _, count = _profile_costs(np.array([prior]), bodies, center)
     if count < 6:
-        return FocalEstimate(math.exp(prior), math.exp(prior) * prior_log_std, "prior")
+        return FocalEstimate(math.exp(prior), math.exp(prior) * prior_log_std,
+                             lens.source if lens else "prior")
     if upright is not None and upright.select_focal <= 0:
         upright = replace(upright, select_focal=math.exp(prior))
     if upright is not None and not upright.fits(bodies, upright.select_focal, center):
@@ -421,7 +442,7 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
     prior_var = prior_log_std**2
     post = (best / data_var + prior / prior_var) / (1.0 / data_var + 1.0 / prior_var)
     post_std = math.sqrt(1.0 / (1.0 / data_var + 1.0 / prior_var))
-    source = "estimated" if data_var < prior_var else "prior"
+    source = lens.source if lens else "estimated" if data_var < prior_var else "prior"
     focal = math.exp(post)
     return FocalEstimate(focal, focal * post_std, source, upright is not None)
 

@@ -82,3 +82,5 @@ def test_lens_note_says_how_sure_the_lens_is():
     assert "give the lens" in estimated
     assert camera.lens_note(700.0, 420.0, "prior", 640).startswith("camera 39.4 mm +-24 mm (assumed")
     assert camera.lens_note(700.0, 210.0, "estimated", 640, 23.5).startswith("camera 25.7 mm +-8 mm")
+    metadata = camera.lens_note(700.0, 70.0, "metadata", 640)
+    assert metadata == "camera 39.4 mm +-4 mm (from the footage's lens metadata)"

@@ -105,6 +105,14 @@ def test_round_trip_body(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
 
 
+@pytest.mark.parametrize("source", ["estimated", "prior", "metadata", "user"])
+def test_every_focal_source_reads_back(tmp_path: Path, source: str) -> None:
+    data = body_arrays()
+    data["camera_focal_source"] = np.asarray(source)
+    write_motion(tmp_path / "motion.npz", data)
+    assert load_motion(tmp_path / "motion.npz").camera.focal_source == source
+
+
 def test_round_trip_hands(tmp_path: Path) -> None:
     write_motion(tmp_path / "hands.npz", hand_arrays())
     motion = load_motion(tmp_path / "hands.npz")

@@ -270,3 +270,31 @@ def test_a_lone_hand_moves_to_the_side_its_handedness_keeps_saying() -> None:
     tracker._settle_sides()
     assert tracker.tracks["left"] is None and tracker.tracks["right"].hand is hand
     assert tracker.tracks["right"].against == 0
+
+
+@pytest.mark.slow
+def test_hands_only_capture_takes_the_lens_from_photo_metadata(hands_clip: Path, tmp_path: Path) -> None:
+    """The crop's first 20 frames as JPEG photos carrying EXIF FocalLengthIn35mmFilm (the crop's
+    lens: 35 mm on 12.375 mm of sensor, 86.5 mm in 35 mm terms): the MANO motion file's camera
+    is that lens (hands carry no perspective to refine it), with its 10 % uncertainty."""
+    from PIL import Image
+
+    from core.lens_metadata import focal_px_from_35mm
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 87                       # FocalLengthIn35mmFilm, mm
+    for k, frame in enumerate(sorted(hands_clip.glob("*.png"))[:20]):
+        Image.open(frame).convert("RGB").save(photos / f"photo{k:02d}.jpg", quality=95, exif=exif)
+    mano = write_mano_files(tmp_path / "mano")
+    output = tmp_path / "hands.npz"
+    result = run_cli("capture", str(photos), "-o", str(output), "--hands-only", "--mano-dir", str(mano))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "metadata gives its lens: 87 mm" in result.stdout + result.stderr
+    with np.load(output) as data:
+        assert str(data["camera_focal_source"]) == "metadata"
+        focal, std = float(data["camera_focal_px"][0]), float(data["camera_focal_std_px"])
+    size = SIDE * SCALE
+    assert focal == pytest.approx(focal_px_from_35mm(87, size, size), rel=1e-6)
+    assert focal == pytest.approx(35.0 / 12.375 * size, rel=0.01) and std == pytest.approx(0.1 * focal)
