@@ -249,7 +249,6 @@ class _Person:
         self.w_hand = t(hand_conf)                                           # (2, T, 21)
         self.hand_2d = t(obs.hand_2d)
         self.hand_3d = t(obs.hand_3d - obs.hand_3d[:, :, :1])               # wrist-relative
-        self.frame_w = t(self.seen.astype(np.float32))                      # (T,) 1 where seen
         seen_lm = (obs.body_conf >= HINGE_MIN_CONF) & self.seen[:, None]           # (T, 33)
         self.body_q = t(_body_pose_weights(self.seen, seen_lm[:, _ANKLES], seen_lm[:, _TOES]))  # (T, 21, 3)
         # every marker (body, left hand, right hand) in one array, each with its term weights
@@ -275,10 +274,11 @@ class _Person:
         self.shape_map = _ShapeMap(model, dev, dt)
         self.jaw = t(jaw_from_face(obs.face_2d, obs.face_conf, self.T) if options.face
                      else np.zeros((self.T, 3), np.float32))
-        self.jaw_eyes = torch.cat((self.jaw[:, None], torch.zeros_like(self.jaw)[:, None].expand(-1, 2, -1)), 1)
+        eyes = torch.zeros_like(self.jaw)[:, None].expand(-1, 2, -1)
+        self.jaw_eyes = torch.cat((self.jaw[:, None], eyes), 1)            # (T, 3, 3) joints 22-24, fixed
         self._init_params()
         self.focal = 1.0
-        self.target_n = self.target_2d                                      # (T, M, 2) (target - centre) / focal
+        self.target_n = self.target_2d            # (T, M, 2) (target - centre) / focal: set_camera
         self.planted: Tensor | None = None
         self.ground: tuple[Tensor, float] | None = None
 
@@ -392,7 +392,8 @@ class _Person:
     def set_camera(self, focal: float, center: np.ndarray) -> None:
         """The focal (px) and principal point (2,) px the 2D terms project with."""
         self.focal = float(focal)
-        self.target_n = (self.target_2d - torch.as_tensor(center, device=self.dev, dtype=self.dt)) / self.focal
+        centre = torch.as_tensor(center, device=self.dev, dtype=self.dt)
+        self.target_n = (self.target_2d - centre) / self.focal
 
     def _accel(self, x: Tensor) -> Tensor:
         """(rows, ...) per-frame values -> second differences in time, per person (no term
@@ -457,11 +458,10 @@ class _Group(_Person):
     summation order) while the per-iteration overhead is paid once for everyone."""
 
     _STACKED = ("w_body", "body_2d", "body_3d", "jaw", "target_2d", "target_3d", "w_2d", "w_lift_3d",
-                "w_place_3d", "frame_w", "axis_w", "body_q", "jaw_eyes", "target_n")   # (T, ...) per person, on dim 0
+                "w_place_3d", "axis_w", "body_q", "jaw_eyes", "target_n")   # (T, ...) per person, on dim 0
     _STACKED_HANDS = ("w_hand", "hand_2d", "hand_3d")          # (2, T, ...) per person, on dim 1
     _SHARED = ("model", "options", "dev", "dt", "T", "parents", "smooth", "limits_body", "limits_hand",
-               "shape_map",
-               "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal",
+               "shape_map", "hand_mean", "radii", "torso_idx", "torso_radii", "foot_idx", "focal",
                "sigma2_2d", "centre_a", "centre_b")
 
     def __init__(self, people: list[_Person]) -> None:  # noqa: D107 (no _Person.__init__: built from people)
