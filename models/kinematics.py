@@ -9,7 +9,8 @@ Conventions (everywhere in this project):
   (Zhou et al. 2019, "On the continuity of rotation representations").
 
 Torch functions (``axis_angle_to_matrix``, ...) are differentiable everywhere,
-including at the zero rotation, and work on any device; numpy functions carry an
+including at the zero rotation, and work on any device (Rodrigues and forward kinematics
+once: their gradients are written out in :mod:`models.chain`); numpy functions carry an
 ``_np`` suffix and delegate to ``scipy.spatial.transform.Rotation``.
 
 Forward kinematics follows smplx and docs/formats.md::

@@ -134,7 +134,7 @@ class LensPrior:
 @dataclass(frozen=True)
 class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
-    ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata, refined by perspective) or
+    ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata; body captures refine it) or
     ``user``; upright: people were stood upright on the scene's horizon."""
 
     focal_px: float

@@ -136,6 +136,25 @@ def test_estimate_focal_without_data_is_the_prior() -> None:
     assert est.source == "prior" and np.isfinite(est.focal_px) and est.std_px > 0
 
 
+def test_a_lens_prior_from_metadata_replaces_the_field_of_view_prior() -> None:
+    """The far shot whose perspective says little: with the lens its file states (3000 px, +-10 %)
+    the estimate lands there, keeps the source ``metadata`` and a 1-sigma near 10 %; without data
+    at all it is that lens."""
+    rng = np.random.default_rng(2)
+    pts = _body_points(rng, 30)
+    size = (1280, 720)
+    uv = F.project(pts + np.array([0.0, 0.0, 25.0]), 3000.0, np.array(size) / 2)
+    uv = uv + rng.normal(0, 1.0, uv.shape)
+    lens = F.LensPrior(3000.0, F.METADATA_LOG_STD, "metadata")
+    est = F.estimate_focal([(pts, uv, np.ones(pts.shape[:2]))], size, lens=lens)
+    assert est.source == "metadata" and abs(est.focal_px / 3000.0 - 1) < 0.02
+    assert 0.08 * est.focal_px < est.std_px <= 0.1 * est.focal_px
+    nothing = (np.zeros((3, 20, 3)), np.zeros((3, 20, 2)), np.zeros((3, 20)))
+    empty = F.estimate_focal([nothing], size, lens=lens)
+    assert empty.source == "metadata" and empty.focal_px == pytest.approx(3000.0)
+    assert empty.std_px == pytest.approx(300.0)
+
+
 def _pitched_bodies(body_model, synth, focal: float, pitch_deg: float, lean_deg: float) -> tuple:
     """The real body model standing 2.2 m away, 1 m below a camera pitched down ``pitch_deg``;
     the 3D handed to the estimator leans ``lean_deg`` off the truth about the camera's x axis
