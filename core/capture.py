@@ -111,11 +111,11 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     return motion_arrays(clip, keypoints, model, source, seen), clip
 
 
-def metadata_lens(source: str | Path, image_size: tuple[int, int] | np.ndarray,
+def metadata_lens(focal_35mm: float | None, image_size: tuple[int, int] | np.ndarray,
                   progress: Progress) -> LensPrior | None:
-    """The focal prior the footage's own lens metadata gives (core/lens_metadata.py), or None."""
-    focal_35mm = footage_focal_35mm(source)
-    if focal_35mm is None:
+    """The focal prior of the lens the footage's metadata states (35 mm equivalent, mm;
+    core/lens_metadata.py), or None where it states none (None or 0)."""
+    if not focal_35mm:
         return None
     width, height = (int(v) for v in image_size)
     focal_px = focal_px_from_35mm(focal_35mm, width, height)
@@ -223,6 +223,7 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
             with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
                 progress.info(footage.summary)
                 keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
+        keypoints.lens_35mm = footage_focal_35mm(source) or 0.0
     seconds["detect"] = time.perf_counter() - t0
     if keypoints.num_frames == 0:
         raise InputError(f"{source}: no frames to fit")
@@ -231,8 +232,8 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
     if camera is not None:
         options = replace(options, focal=user_focal(float(keypoints.image_size[0]), camera.focal_mm,
                                                      camera.sensor_mm, camera.fov_deg))
-    elif options.focal is None and options.lens is None and not is_keypoints_file(source):
-        options = replace(options, lens=metadata_lens(source, keypoints.image_size, progress))
+    elif options.focal is None and options.lens is None:
+        options = replace(options, lens=metadata_lens(keypoints.lens_35mm, keypoints.image_size, progress))
     t0 = time.perf_counter()
     arrays, clip = fit_keypoints(keypoints, options, progress, model)
     seconds["fit"] = time.perf_counter() - t0

@@ -82,6 +82,8 @@ class Keypoints:
             zeros where none was found (:mod:`core.horizon`).
         mirrored: the footage was a mirror image and its frames were flipped back before
             detection (pixels are those of the flipped frames; :func:`core.footage.open_footage`).
+        lens_35mm: the 35 mm-equivalent focal length the footage's own metadata states (mm;
+            :mod:`core.lens_metadata`), 0 where it states none.
         timings: seconds spent per stage (not saved; for benchmarks and summaries).
     """
 
@@ -92,6 +94,7 @@ class Keypoints:
     people: list[PersonKeypoints] = field(default_factory=list)
     horizon: np.ndarray = field(default_factory=lambda: np.zeros(3))
     mirrored: bool = False
+    lens_35mm: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -113,6 +116,7 @@ class Keypoints:
             "person_ids": self.person_ids,
             "horizon": np.asarray(self.horizon, dtype=np.float64).reshape(3),
             "footage_mirrored": np.array(bool(self.mirrored)),
+            "footage_lens_35mm": np.array(float(self.lens_35mm), dtype=np.float64),
         }
         for i, person in enumerate(self.people):
             for name, (shape, dtype) in PERSON_FIELDS.items():
@@ -193,7 +197,8 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
 
 def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypoints") -> Keypoints:
     """A validated :class:`Keypoints` from a file's arrays (key -> array, as :meth:`Keypoints.to_arrays`
-    writes them; ``horizon`` may be missing: zeros; ``footage_mirrored`` may be missing: False).
+    writes them; ``horizon`` may be missing: zeros; ``footage_mirrored`` may be missing: False;
+    ``footage_lens_35mm`` may be missing: 0).
     ``source`` names them in errors.
 
     Raises:
@@ -221,11 +226,23 @@ def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypo
                               people=people,
                               horizon=arrays["horizon"].astype(np.float64).reshape(3) if "horizon" in arrays
                               else np.zeros(3),
-                              mirrored=_flag(arrays, "footage_mirrored", source))
+                              mirrored=_flag(arrays, "footage_mirrored", source),
+                              lens_35mm=_lens(arrays, source))
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: malformed keypoints file: {exc}") from exc
     validate(keypoints)
     return keypoints
+
+
+def _lens(arrays: Mapping[str, np.ndarray], source: str) -> float:
+    """The optional ``footage_lens_35mm`` (missing: 0): one finite number >= 0, else an InputError."""
+    if "footage_lens_35mm" not in arrays:
+        return 0.0
+    value = np.asarray(arrays["footage_lens_35mm"])
+    if value.shape != () or value.dtype.kind not in "fiu" or not np.isfinite(value) or value < 0:
+        raise InputError(f"{source}: 'footage_lens_35mm' must be one number >= 0 (mm), got "
+                         f"{value.dtype} {list(value.shape)}")
+    return float(value)
 
 
 def _flag(arrays: Mapping[str, np.ndarray], key: str, source: str) -> bool:

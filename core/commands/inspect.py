@@ -117,7 +117,8 @@ def keypoints_summary(path: Path) -> dict[str, Any]:
         "file": str(path), "kind": "keypoints", "format": "video-mocap-keypoints/1", "source": kp.source,
         "frames": frames, "fps": _round(kp.fps, 3),
         "frame_range": [int(kp.frame_index[0]), int(kp.frame_index[-1])] if frames else [],
-        "image_size": [int(v) for v in kp.image_size], "footage_mirrored": kp.mirrored, "people": people,
+        "image_size": [int(v) for v in kp.image_size], "footage_mirrored": kp.mirrored,
+        "footage_lens_35mm": kp.lens_35mm, "people": people,
     }
 
 

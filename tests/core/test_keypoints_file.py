@@ -49,9 +49,25 @@ def test_layout_is_exactly_the_documented_one(tmp_path: Path) -> None:
         assert data["p0/left_hand_3d"].shape == (3, 21, 3)
         assert data["p0/valid"].dtype == np.bool_
         expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids", "horizon",
-                    "footage_mirrored"}
+                    "footage_mirrored", "footage_lens_35mm"}
         expected |= {f"p0/{name}" for name in PERSON_FIELDS}
         assert set(data.files) == expected
+
+
+def test_lens_round_trip_older_files_and_bad_values(tmp_path: Path) -> None:
+    kp = _sample()
+    assert kp.lens_35mm == 0.0, "no lens metadata: 0"
+    kp.lens_35mm = 26.0
+    path = save_keypoints(kp, tmp_path / "k.npz")
+    assert load_keypoints(path).lens_35mm == 26.0
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in arrays.items() if k != "footage_lens_35mm"})
+    assert load_keypoints(tmp_path / "old.npz").lens_35mm == 0.0        # written before lenses were kept
+    for bad in (np.array(-3.0), np.array([26.0, 28.0]), np.array("26"), np.array(np.nan)):
+        np.savez(tmp_path / "bad.npz", **{**arrays, "footage_lens_35mm": bad})
+        with pytest.raises(InputError, match="footage_lens_35mm"):
+            load_keypoints(tmp_path / "bad.npz")
 
 
 def test_horizon_round_trip_and_files_without_one(tmp_path: Path) -> None:

@@ -111,6 +111,7 @@ def test_capture_takes_the_lens_from_the_videos_metadata(tmp_path: Path) -> None
     with the lens key an iPhone writes: the capture says where its lens came from, and the focal
     is within 3 % of the truth (9.4 % from perspective alone)."""
     from core.__main__ import main
+    from core.keypoints_file import load_keypoints
 
     source = SAMPLES / "closeup_24mm" / "footage.mp4"
     movie = tmp_path / "closeup.mov"
@@ -122,6 +123,14 @@ def test_capture_takes_the_lens_from_the_videos_metadata(tmp_path: Path) -> None
         focal, std = float(motion["camera_focal_px"][0]), float(motion["camera_focal_std_px"])
     true_focal = 24.0 / 36.0 * 640
     assert abs(focal / true_focal - 1) < 0.03 and 0 < std < 0.12 * focal
+    # detect, then capture the keypoints file: the file keeps the lens
+    keypoints = tmp_path / "keypoints.npz"
+    assert main(["detect", str(movie), "-o", str(keypoints), "--progress", "quiet"]) == 0
+    assert load_keypoints(keypoints).lens_35mm == 23.0
+    assert main(["capture", str(keypoints), "-o", str(tmp_path / "again.npz"), "--progress", "quiet"]) == 0
+    with np.load(tmp_path / "again.npz") as motion:
+        assert str(motion["camera_focal_source"]) == "metadata"
+        assert float(motion["camera_focal_px"][0]) == pytest.approx(focal, rel=1e-3)
     plain = tmp_path / "plain.mp4"
     shutil.copy(source, plain)
     assert footage_focal_35mm(plain) is None                    # the sample itself carries none
