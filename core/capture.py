@@ -23,7 +23,7 @@ from core.fit.observations import PersonObservations, observations_from_keypoint
 from core.horizon import row_at
 from core.keypoints_file import FORMAT as KEYPOINTS_FORMAT
 from core.keypoints_file import Keypoints, load_keypoints
-from core.lens_metadata import focal_px_from_35mm, footage_focal_35mm
+from core.lens_metadata import focal_px_from_35mm
 from core.progress import Progress
 from models.body import BodyModel, load_body_model
 
@@ -223,7 +223,6 @@ def capture(source: str | Path, options: FitOptions, progress: Progress, detect_
             with open_footage(source, start=start, end=end, stride=stride, mirror=mirror) as footage:
                 progress.info(footage.summary)
                 keypoints = detect_keypoints(footage, detect_options, progress)  # type: ignore[arg-type]
-        keypoints.lens_35mm = footage_focal_35mm(source) or 0.0
     seconds["detect"] = time.perf_counter() - t0
     if keypoints.num_frames == 0:
         raise InputError(f"{source}: no frames to fit")

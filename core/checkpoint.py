@@ -355,7 +355,7 @@ def stitch(chunks: list[Keypoints]) -> Keypoints:
     return Keypoints(source=first.source, fps=first.fps, image_size=first.image_size,
                      frame_index=np.concatenate(frame_index).astype(np.int64),
                      people=[people[k] for k in sorted(people)], horizon=horizon, mirrored=first.mirrored,
-                     timings=timings)
+                     lens_35mm=first.lens_35mm, timings=timings)
 
 
 def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", progress: "Progress",

@@ -47,6 +47,7 @@ from core.errors import InputError
 from core.horizon import HorizonSampler
 from core.keypoints_file import Keypoints, PersonKeypoints
 from core.landmarks import LandmarkRunner, PersonFrame
+from core.lens_metadata import footage_focal_35mm
 from core.track import Observation, Tracker, appearance, crowded, hs_table
 from models.detectors.pose_landmarks import BodyLandmarks, PoseLandmarkModel
 from models.detectors.roi import Roi
@@ -797,6 +798,7 @@ def detect_keypoints(footage: "Footage", options: DetectOptions, progress: "Prog
     finally:
         pipeline.close()
     result.mirrored = mirrored
+    result.lens_35mm = footage_focal_35mm(info.path) or 0.0
     result.timings["decode"] = decode
     result.timings["frames"] = float(len(result.frame_index))
     for warning in footage.warnings:

@@ -252,9 +252,9 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     Raises InputError: no frames, or no hand in any frame.
     """
     from core.capture import metadata_lens
-    from core.lens_metadata import footage_focal_35mm
     from core.errors import InputError
     from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov, user_focal
+    from core.lens_metadata import footage_focal_35mm
     from core.fit.mano import fit_hand
     from core.footage import open_footage
     from core.motion import CameraParams, HandParams, hand_motion
@@ -275,11 +275,10 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     if not sides:
         raise InputError(f"{source}: no hands were found (hands-only capture needs a hand in view)")
     width, height = found.image_size
-    lens = None if camera is not None else metadata_lens(footage_focal_35mm(source), found.image_size,
-                                                         progress)
     if camera is not None:
         focal = user_focal(float(width), camera.focal_mm, camera.sensor_mm, camera.fov_deg)
-    elif lens is not None:  # the footage's lens metadata (hands carry no perspective to refine it)
+    elif (lens := metadata_lens(footage_focal_35mm(source), found.image_size, progress)) is not None:
+        # the footage's lens metadata (hands carry no perspective to refine it)
         focal = FocalEstimate(lens.focal_px, lens.focal_px * lens.log_std, lens.source)
     else:
         px = focal_from_fov(width, PRIOR_FOV_DEG)

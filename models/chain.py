@@ -132,7 +132,7 @@ class ChainPlan:
     the root); ``inverse`` maps back (``x[:, order][:, inverse] == x``); level d is rows
     ``starts[d]:starts[d + 1]`` and ``parent_rows[d]`` is each of its joints' parent as a row
     of level d - 1 (None where that is the identity, e.g. finger chains); ``parent_of_rows``
-    is the parent row of rows 1.. .
+    is the parent row of rows 1.., ``parent_index`` the parent of each joint (joint order; 0 for the root).
     """
 
     def __init__(self, parents: tuple[int, ...], device: torch.device) -> None:
@@ -149,6 +149,7 @@ class ChainPlan:
             same = rows == list(range(len(levels[d - 1])))
             self.parent_rows.append(None if same else torch.as_tensor(rows, device=device))
         self.parent_of_rows = torch.as_tensor([int(inverse[parents[j]]) for j in order[1:]], device=device)
+        self.parent_index = torch.as_tensor([0] + list(parents[1:]), device=device)   # joint order
         self.child_rows = self.inverse[1:]          # rows of joints 1..J-1, in joint order
 
 

@@ -216,8 +216,7 @@ def forward_kinematics_affine(rotations: Tensor, rest_joints: Tensor, parents: S
     """
     batch, num = rotations.shape[0], rotations.shape[1]
     plan = chain.chain_plan(parents, rotations.device)
-    parent_index = plan.order.new_tensor([0] + [int(p) for p in parents[1:]])
-    offsets = rest_joints - rest_joints.index_select(-2, parent_index)           # (J, 3) or (B, J, 3)
+    offsets = rest_joints - rest_joints.index_select(-2, plan.parent_index)           # (J, 3) or (B, J, 3)
     offsets = torch.cat((rest_joints[..., :1, :], offsets[..., 1:, :]), dim=-2).expand(batch, num, 3)
     if transl is not None:
         offsets = torch.cat((offsets[:, :1] + transl[:, None], offsets[:, 1:]), dim=1)

@@ -52,7 +52,6 @@ def options_from_args(args: argparse.Namespace) -> DetectOptions:
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from core.checkpoint import check_output_folder
     from core.footage import open_footage
-    from core.lens_metadata import footage_focal_35mm
 
     options = options_from_args(args)
     output = Path(args.output)
@@ -63,7 +62,6 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                       mirror=args.mirrored) as footage:
         progress.info(footage.summary)
         keypoints = detect_keypoints(footage, options, progress)
-    keypoints.lens_35mm = footage_focal_35mm(args.input) or 0.0
     for prompt in options.prompts:
         if keypoints.num_frames and prompt.frame > int(keypoints.frame_index[-1]):
             progress.info(f"box prompt on frame {prompt.frame} is after the last frame processed; ignored")
