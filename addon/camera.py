@@ -96,8 +96,9 @@ def lens_note(focal_px: float, std_px: float, source: str, width_px: int,
               sensor_width_mm: float = DEFAULT_SENSOR_WIDTH_MM) -> str:
     """How sure the camera's lens is, for the user: the lens in mm on ``sensor_width_mm``, and
     where it came from (``source`` of the motion file: ``user``, ``estimated`` from perspective
-    with its 1-sigma ``std_px`` px, ``metadata``: the footage's own lens metadata (body captures
-    refine it by perspective), or ``prior``: assumed, perspective said little)."""
+    with its 1-sigma ``std_px`` px, ``metadata``: the footage's own lens metadata (refined by
+    perspective: the people's in body captures, the scene's lines where they show), or ``prior``:
+    assumed, perspective said little)."""
     lens = lens_mm(focal_px, width_px, sensor_width_mm)
     if source == "user":
         return f"camera {lens:.1f} mm (the lens you gave)"

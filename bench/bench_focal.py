@@ -13,8 +13,10 @@ Per sample, the raw minimum of :mod:`core.fit.focal`'s profile (no prior) with
 then the raw minimum for the pipeline's own lifted body (``lifted``: the fitted model's markers,
 no prior; ``upright``: the same stood upright on the horizon the detection found, blank where none
 was found), the horizon's error at the image centre (``hor_px``), the median rotation about the camera's x axis taking that lifted body onto the true
-one (``tilt``, degrees: the lifted body's lean error), and the pipeline's estimate (lift,
-profile, prior) with its 1-sigma. Prints a table.
+one (``tilt``, degrees: the lifted body's lean error), the focal the scene's level lines give
+taken at right angles (``scene``, px, and its 1-sigma ``scene_std``, % of log focal; blank where
+none: :mod:`core.scene_focal`), and the pipeline's estimate (lift, profile, scene, prior) with its
+1-sigma. Prints a table.
 """
 
 from __future__ import annotations
@@ -86,10 +88,9 @@ def _lifting(fit_body_module: object) -> tuple[list, object]:
     kept: list = []
     original = fit_body_module._estimate_focal  # type: ignore[attr-defined]
 
-    def wrapped(people: list, image_size: tuple[int, int],
-                horizon: np.ndarray | None = None) -> F.FocalEstimate:
+    def wrapped(people: list, *args: object, **kwargs: object) -> F.FocalEstimate:
         kept.extend((p.markers_np(with_transl=False), p.seen.copy()) for p in people)
-        return original(people, image_size, horizon)
+        return original(people, *args, **kwargs)
     fit_body_module._estimate_focal = wrapped  # type: ignore[attr-defined]
     return kept, original
 
@@ -162,15 +163,17 @@ def main() -> None:
             line = np.linalg.inv(k).T @ truth["floor_plane_cam"][:3]
             row["hor_px"] = row_at(keypoints.horizon, center[0]) - row_at(line, center[0])
         row["tilt"] = float(np.nanmedian(tilts)) if tilts else float("nan")
+        row["scene"] = keypoints.scene_focal[0] or float("nan")
+        row["scene_std"] = 100 * keypoints.scene_focal[1] if keypoints.scene_focal[0] else float("nan")
         row["pipeline"] = clip.focal.focal_px
         row["std"] = clip.focal.std_px
         rows.append(row)
     keys = ["true", "true3d+true2d", "true3d+det2d", "tilt-3", "tilt+3", "lifted", "tilt", "upright", "hor_px",
-            "pipeline", "std"]
+            "scene", "scene_std", "pipeline", "std"]
     print(f"{'sample':18s} " + " ".join(f"{k:>13s}" for k in keys) + "   (px, tilt deg; pipeline error %)")
     for r in rows:
         err = 100 * abs(r["pipeline"] - r["true"]) / r["true"]
-        cells = (f"{r[k]:13.1f}" if k in ("tilt", "hor_px") else f"{r[k]:13.0f}" for k in keys)
+        cells = (f"{r[k]:13.1f}" if k in ("tilt", "hor_px", "scene_std") else f"{r[k]:13.0f}" for k in keys)
         print(f"{r['sample']:18s} " + " ".join(cells) + f"   {err:.1f} %")
 
 

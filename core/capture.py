@@ -93,6 +93,8 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
     expression and jaw are then fitted to the face-mesh landmarks (stage ``face``).
     """
     model = model or load_body_model("mannequin-x", device=options.device)
+    if options.focal is None and options.scene is None:
+        options = replace(options, scene=scene_lens(keypoints.scene_focal, progress))
     arrays = keypoints.to_arrays()
     observations = [observations_from_keypoints(arrays, i) for i in range(len(keypoints.people))]
     progress.stage("fit", 2 * len(observations))
@@ -104,6 +106,9 @@ def fit_keypoints(keypoints: Keypoints, options: FitOptions, progress: Progress,
         progress.info(f"people stood upright on the scene's horizon (row {row:.0f} px) for the focal estimate"
                       if focal.upright else
                       f"the scene's horizon (row {row:.0f} px) is not used: the people do not stand on it")
+    if options.scene is not None and focal.source != "user" and not focal.scene:
+        progress.info("the scene's lines are not used for the focal: they disagree with the people's "
+                      "perspective (they may not be at right angles)")
     progress.info(f"focal {focal.focal_px:.0f} px (+-{focal.std_px:.0f}, {focal.source})")
     source = expression_source(model, options)
     seen = fit_faces(clip, observations, model, options, float(keypoints.fps), progress) \
@@ -122,6 +127,17 @@ def metadata_lens(focal_35mm: float | None, image_size: tuple[int, int] | np.nda
     progress.info(f"the footage's metadata gives its lens: {focal_35mm:g} mm (35 mm equivalent) = "
                   f"{focal_px:.0f} px (+-{METADATA_LOG_STD:.0%})")
     return LensPrior(focal_px, METADATA_LOG_STD, "metadata")
+
+
+def scene_lens(scene_focal: np.ndarray, progress: Progress) -> LensPrior | None:
+    """The focal the scene's level lines give (a keypoints file's ``scene_focal``: px and 1-sigma in
+    log focal; :mod:`core.scene_focal`), or None where they gave none (zeros)."""
+    focal_px, log_std = (float(v) for v in np.asarray(scene_focal, np.float64).reshape(2))
+    if focal_px <= 0:
+        return None
+    progress.info(f"the scene's level lines, taken at right angles, give focal {focal_px:.0f} px "
+                  f"(+-{log_std:.0%})")
+    return LensPrior(focal_px, log_std, "scene")
 
 
 def expression_source(model: BodyModel, options: FitOptions) -> str:

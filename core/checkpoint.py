@@ -350,12 +350,15 @@ def stitch(chunks: list[Keypoints]) -> Keypoints:
     for chunk in chunks:
         for k, v in chunk.timings.items():
             timings[k] = timings.get(k, 0.0) + v
-    # each chunk found its horizon on its own frames (static camera: the same line); the first found
-    horizon = next((np.asarray(c.horizon) for c in chunks if np.asarray(c.horizon).any()), np.zeros(3))
+    # each chunk found its horizon on its own frames (static camera: the same line); the first found,
+    # with the focal its lines gave
+    scene = next((c for c in chunks if np.asarray(c.horizon).any()), None)
     return Keypoints(source=first.source, fps=first.fps, image_size=first.image_size,
                      frame_index=np.concatenate(frame_index).astype(np.int64),
-                     people=[people[k] for k in sorted(people)], horizon=horizon, mirrored=first.mirrored,
-                     lens_35mm=first.lens_35mm, timings=timings)
+                     people=[people[k] for k in sorted(people)],
+                     horizon=np.zeros(3) if scene is None else np.asarray(scene.horizon),
+                     scene_focal=np.zeros(2) if scene is None else np.asarray(scene.scene_focal),
+                     mirrored=first.mirrored, lens_35mm=first.lens_35mm, timings=timings)
 
 
 def detect_resumable(source: str | os.PathLike[str], options: "DetectOptions", progress: "Progress",

@@ -635,7 +635,9 @@ class KeypointPipeline:
         timings["horizon"] = time.perf_counter() - start
         return Keypoints(source=self.source, fps=self.fps, image_size=(self.width, self.height),
                          frame_index=np.array(self.frames, dtype=np.int64), people=people,
-                         horizon=np.zeros(3) if horizon is None else horizon.line, timings=timings)
+                         horizon=np.zeros(3) if horizon is None else horizon.line,
+                         scene_focal=np.zeros(2) if horizon is None else
+                         np.array([horizon.focal_px, horizon.focal_log_std]), timings=timings)
 
     def close(self) -> None:
         self._background.shutdown(wait=True)

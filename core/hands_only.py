@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable
 import cv2
 import numpy as np
 
-from core.fit.focal import FocalEstimate
+from core.horizon import HorizonSampler
 from core.keypoints_file import NUM_HAND
 from models.detectors.blazepose import rgb
 from models.detectors.hand_landmarks import HandLandmarkModel, HandLandmarks
@@ -43,6 +43,8 @@ class HandsOnlyKeypoints:
         points_2d: side -> (T,21,2) px; world: side -> (T,21,3) metres, wrist-relative, camera-aligned
         axes (x right, y down, z away); presence: side -> (T,) 0..1 (0: not found).
         frame_index: (T,) source frames; fps: frames per second of the kept frames; image_size: (W, H).
+        scene_focal: (2,) the focal (px) and its 1-sigma in log focal the scene's level lines give
+            at right angles (:mod:`core.scene_focal`), zeros where they give none.
     """
 
     points_2d: dict[str, np.ndarray]
@@ -53,6 +55,7 @@ class HandsOnlyKeypoints:
     image_size: tuple[int, int]
     source: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    scene_focal: np.ndarray = field(default_factory=lambda: np.zeros(2))
 
     @property
     def num_frames(self) -> int:
@@ -195,8 +198,10 @@ def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progr
                 total: int | None = None, source: str = "",
                 tracker: HandsOnlyTracker | None = None) -> HandsOnlyKeypoints:
     """Run :class:`HandsOnlyTracker` over ``frames`` (objects with ``index`` and ``image`` (H,W,3) uint8
-    BGR, as :class:`core.footage.Frame`); stage ``detect`` on ``progress`` when given."""
+    BGR, as :class:`core.footage.Frame`); stage ``detect`` on ``progress`` when given. A few frames
+    spread over the clip, with the hands masked, give the scene's lines for the focal."""
     tracker = tracker or HandsOnlyTracker()
+    scene = HorizonSampler()
     if progress is not None:
         progress.stage("detect", total)
     points = {side: [] for side in SIDES}
@@ -206,6 +211,7 @@ def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progr
     for frame in frames:
         hands = tracker.step(rgb(frame.image))
         index.append(int(frame.index))
+        scene.add(frame.image, _hands_mask(frame.image.shape, hands) if scene.wants() else None)
         for side in SIDES:
             hand = hands[side]
             if hand is None:
@@ -220,13 +226,30 @@ def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progr
             found = sum(hands[side] is not None for side in SIDES)
             progress.update(len(index), f"{found} hands")
     t = len(index)
+    start = time.perf_counter()
+    horizon = scene.horizon(int(image_size[0]))
+    timings = {**tracker.timings, "horizon": time.perf_counter() - start}
     return HandsOnlyKeypoints(
         points_2d={s: np.asarray(points[s], np.float64).reshape(t, NUM_HAND, 2) for s in SIDES},
         world={s: np.asarray(world[s], np.float64).reshape(t, NUM_HAND, 3) for s in SIDES},
         presence={s: np.asarray(presence[s], np.float64).reshape(t) for s in SIDES},
         frame_index=np.asarray(index, np.int64), fps=float(fps),
         image_size=(int(image_size[0]), int(image_size[1])),
-        source=source, timings=dict(tracker.timings))
+        source=source, timings=timings,
+        scene_focal=np.zeros(2) if horizon is None else np.array([horizon.focal_px, horizon.focal_log_std]))
+
+
+def _hands_mask(shape: tuple[int, ...], hands: dict[str, HandLandmarks | None]) -> np.ndarray:
+    """(H, W) bool: each found hand's landmarks' convex hull, grown by a fifth of the hand's size."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for hand in hands.values():
+        if hand is None:
+            continue
+        pts = np.round(hand.points_2d).astype(np.int32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
+        grow = max(3, int(0.2 * float(np.ptp(hand.points_2d, axis=0).max())))
+        mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return mask > 0
 
 
 def load_hand_models(mano_dir: str, device: str = "cpu") -> dict:
@@ -244,16 +267,17 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
 
     Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``camera``: the user's lens (None:
     the footage's lens metadata if it has any, else the prior focal of the body path, a 50 degree
-    horizontal field of view). Both hands share the shape
+    horizontal field of view, either joined by the focal the scene's level lines give at right
+    angles where it agrees: hands carry no perspective of their own). Both hands share the shape
     fitted on the hand seen longer. ``mirror``: the footage is a mirror image, flipped back before
     the hands are found (so each hand gets its true side). Returns (motion arrays, hands found,
     seconds per stage).
 
     Raises InputError: no frames, or no hand in any frame.
     """
-    from core.capture import metadata_lens
+    from core.capture import metadata_lens, scene_lens
     from core.errors import InputError
-    from core.fit.focal import PRIOR_FOV_DEG, PRIOR_LOG_STD, focal_from_fov, user_focal
+    from core.fit.focal import estimate_focal, user_focal
     from core.lens_metadata import footage_focal_35mm
     from core.fit.mano import fit_hand
     from core.footage import open_footage
@@ -275,14 +299,16 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
     if not sides:
         raise InputError(f"{source}: no hands were found (hands-only capture needs a hand in view)")
     width, height = found.image_size
-    if camera is not None:
-        focal = user_focal(float(width), camera.focal_mm, camera.sensor_mm, camera.fov_deg)
-    elif (lens := metadata_lens(footage_focal_35mm(source), found.image_size, progress)) is not None:
-        # the footage's lens metadata (hands carry no perspective to refine it)
-        focal = FocalEstimate(lens.focal_px, lens.focal_px * lens.log_std, lens.source)
-    else:
-        px = focal_from_fov(width, PRIOR_FOV_DEG)
-        focal = FocalEstimate(px, px * PRIOR_LOG_STD, "prior")
+    focal = None if camera is None else user_focal(float(width), camera.focal_mm, camera.sensor_mm,
+                                                   camera.fov_deg)
+    if focal is None:
+        # the footage's lens metadata or the prior, with the scene's lines where they agree
+        scene = scene_lens(found.scene_focal, progress)
+        focal = estimate_focal([], found.image_size,
+                               lens=metadata_lens(footage_focal_35mm(source), found.image_size, progress),
+                               scene=scene)
+        if scene is not None and not focal.scene:
+            progress.info("the scene's lines are not used for the focal: they disagree with the prior")
     center = np.array([width / 2.0, height / 2.0])
     start_s = time.perf_counter()
     progress.stage("fit", len(sides))

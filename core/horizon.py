@@ -13,7 +13,9 @@ edges whatever their contrast, so a checkerboard's rows make one long line), van
 from a length-weighted RANSAC over pairs of segments. The horizon is the most supported line
 through two vanishing points that is nearly level (a family of near-vertical segments is the
 vertical direction, not the ground). Scenes without such lines (a plain wall, a blurred
-background) give ``None``, and the focal estimate works without a horizon.
+background) give ``None``, and the focal estimate works without a horizon. Taken at right angles,
+the same two families also give a focal (:mod:`core.scene_focal`), where their vanishing points are
+not too far off to the side.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from core.scene_focal import right_angle_focal
 
 WORK_PX = 960
 """Frames are scaled down to at most this width before looking for lines."""
@@ -46,10 +50,14 @@ PEOPLE_SHARE = 0.3
 @dataclass(frozen=True)
 class Horizon:
     """The horizon line ``a x + b y + c = 0`` in source pixels, ``line`` = (a, b, c) with
-    (a, b) a unit vector, b > 0; ``support``: the number of segments of its two vanishing points."""
+    (a, b) a unit vector, b > 0; ``support``: the number of segments of its two vanishing points;
+    ``focal_px`` and ``focal_log_std``: the focal those two families give taken at right angles
+    (:mod:`core.scene_focal`; px and 1-sigma of log focal), 0 where they say little."""
 
     line: np.ndarray
     support: int
+    focal_px: float = 0.0
+    focal_log_std: float = 0.0
 
     def y_at(self, x: float) -> float:
         """Image row (px) of the horizon at column ``x`` (px)."""
@@ -167,8 +175,9 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
     if not frames:
         return None
     h, w = frames[0].shape[:2]
+    source_w = source_width or w
     scale, size = _work_size(w, h)
-    scale *= w / float(source_width or w)                   # work pixels per source pixel
+    scale *= w / float(source_w)                            # work pixels per source pixel
 
     def small(a: np.ndarray, interp: int) -> np.ndarray:
         return a if scale == 1.0 else cv2.resize(a, size, interpolation=interp)
@@ -182,7 +191,7 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
     families = [f for f in vanishing_points(seg, np.random.default_rng(seed))
                 if not f.vertical and f.members.sum() >= MIN_FAMILY_SEGMENTS
                 and f.length >= MIN_FAMILY_LENGTH * size[0]]
-    best: tuple[float, np.ndarray, int] | None = None
+    best: tuple[float, np.ndarray, _Family, _Family] | None = None
     for i, a in enumerate(families):
         for b in families[i + 1:]:
             line = np.cross(a.point, b.point)
@@ -193,12 +202,16 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
                 continue
             score = a.length + b.length
             if best is None or score > best[0]:
-                best = (score, line, int(a.members.sum() + b.members.sum()))
+                best = (score, line, a, b)
     if best is None:
         return None
-    line = best[1] if best[1][1] > 0 else -best[1]
+    _, line, a, b = best
+    line = line if line[1] > 0 else -line
     line = np.array([line[0], line[1], line[2] / scale])     # back to source pixels
-    return Horizon(line, best[2])
+    to_source = np.diag([1.0, 1.0, scale])                   # a vanishing point's work px -> source px
+    focal = right_angle_focal(seg[a.members] / scale, seg[b.members] / scale, to_source @ a.point,
+                              to_source @ b.point, (source_w, round(h * source_w / w)))
+    return Horizon(line, int(a.members.sum() + b.members.sum()), *(focal or (0.0, 0.0)))
 
 
 class HorizonSampler:

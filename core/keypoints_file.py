@@ -80,6 +80,8 @@ class Keypoints:
         people: one entry per tracked person, in ``person_ids`` order.
         horizon: (3,) the scene's horizon ``a x + b y + c = 0`` in px ((a, b) unit, b > 0), or
             zeros where none was found (:mod:`core.horizon`).
+        scene_focal: (2,) the focal (px) the horizon's two families of level lines give taken at
+            right angles, and its 1-sigma in log focal (:mod:`core.scene_focal`), or zeros.
         mirrored: the footage was a mirror image and its frames were flipped back before
             detection (pixels are those of the flipped frames; :func:`core.footage.open_footage`).
         lens_35mm: the 35 mm-equivalent focal length the footage's own metadata states (mm;
@@ -93,6 +95,7 @@ class Keypoints:
     frame_index: np.ndarray
     people: list[PersonKeypoints] = field(default_factory=list)
     horizon: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    scene_focal: np.ndarray = field(default_factory=lambda: np.zeros(2))
     mirrored: bool = False
     lens_35mm: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -115,6 +118,7 @@ class Keypoints:
             "frame_index": np.asarray(self.frame_index, dtype=np.int64).reshape(-1),
             "person_ids": self.person_ids,
             "horizon": np.asarray(self.horizon, dtype=np.float64).reshape(3),
+            "scene_focal": np.asarray(self.scene_focal, dtype=np.float64).reshape(2),
             "footage_mirrored": np.array(bool(self.mirrored)),
             "footage_lens_35mm": np.array(float(self.lens_35mm), dtype=np.float64),
         }
@@ -159,6 +163,11 @@ def validate(keypoints: Keypoints) -> None:
         raise InputError(f"keypoints: horizon must be 3 finite numbers, got {horizon.tolist()}")
     if horizon.any() and np.hypot(horizon[0], horizon[1]) < 1e-9:
         raise InputError(f"keypoints: horizon {horizon.tolist()} is not a line")
+    scene = np.asarray(keypoints.scene_focal, dtype=np.float64)
+    if (scene.shape != (2,) or not np.isfinite(scene).all() or (scene < 0).any()
+            or (scene[0] > 0) != (scene[1] > 0)):
+        raise InputError(f"keypoints: scene_focal must be a focal (px) and its log 1-sigma, both > 0, "
+                         f"or zeros; got {scene.tolist()}")
     ids = keypoints.person_ids
     if len(set(ids.tolist())) != len(ids):
         raise InputError(f"keypoints: person ids are not unique: {ids.tolist()}")
@@ -197,7 +206,8 @@ def load_keypoints(path: str | os.PathLike[str]) -> Keypoints:
 
 def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypoints") -> Keypoints:
     """A validated :class:`Keypoints` from a file's arrays (key -> array, as :meth:`Keypoints.to_arrays`
-    writes them; ``horizon`` may be missing: zeros; ``footage_mirrored`` may be missing: False;
+    writes them; ``horizon`` and ``scene_focal`` may be missing: zeros; ``footage_mirrored`` may be
+    missing: False;
     ``footage_lens_35mm`` may be missing: 0).
     ``source`` names them in errors.
 
@@ -226,6 +236,8 @@ def keypoints_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "keypo
                               people=people,
                               horizon=arrays["horizon"].astype(np.float64).reshape(3) if "horizon" in arrays
                               else np.zeros(3),
+                              scene_focal=arrays["scene_focal"].astype(np.float64).reshape(-1)
+                              if "scene_focal" in arrays else np.zeros(2),
                               mirrored=_flag(arrays, "footage_mirrored", source),
                               lens_35mm=_lens(arrays, source))
     except (TypeError, ValueError) as exc:

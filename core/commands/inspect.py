@@ -118,7 +118,9 @@ def keypoints_summary(path: Path) -> dict[str, Any]:
         "frames": frames, "fps": _round(kp.fps, 3),
         "frame_range": [int(kp.frame_index[0]), int(kp.frame_index[-1])] if frames else [],
         "image_size": [int(v) for v in kp.image_size], "footage_mirrored": kp.mirrored,
-        "footage_lens_35mm": kp.lens_35mm, "people": people,
+        "footage_lens_35mm": kp.lens_35mm,
+        "scene_focal_px": _round(kp.scene_focal[0], 1), "scene_focal_log_std": _round(kp.scene_focal[1], 3),
+        "people": people,
     }
 
 

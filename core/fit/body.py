@@ -57,7 +57,8 @@ class FitOptions:
     hands: fit the fingers (else they stay at the mean hand); face: jaw from face landmarks;
     smoothing: temporal smoothing strength (0 = off, 1 = default);
     focal: the user's focal (None = estimate); lens: a prior on the focal from the footage's
-    metadata (None: the field-of-view prior); device: torch device;
+    metadata (None: the field-of-view prior); scene: the focal the scene's level lines give
+    (:mod:`core.scene_focal`; None: none); device: torch device;
     lift_iterations / place_iterations: optimiser steps of the two stages;
     max_gap_s: unseen spans up to this long are filled and marked valid.
     """
@@ -67,6 +68,7 @@ class FitOptions:
     smoothing: float = 1.0
     focal: focal_mod.FocalEstimate | None = None
     lens: focal_mod.LensPrior | None = None
+    scene: focal_mod.LensPrior | None = None
     device: str = "cpu"
     lift_iterations: int = 50
     place_iterations: int = 60
@@ -631,7 +633,7 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
     seconds["lift"] = time.perf_counter() - start
 
     t0 = time.perf_counter()
-    focal = options.focal or _estimate_focal(people, image_size, horizon, options.lens)
+    focal = options.focal or _estimate_focal(people, image_size, horizon, options.lens, options.scene)
     seconds["focal"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -670,7 +672,8 @@ def _fit_clip(observations: list[PersonObservations], image_size: tuple[int, int
 
 
 def _estimate_focal(people: list[_Person], image_size: tuple[int, int], horizon: np.ndarray | None = None,
-                    lens: focal_mod.LensPrior | None = None) -> focal_mod.FocalEstimate:
+                    lens: focal_mod.LensPrior | None = None,
+                    scene: focal_mod.LensPrior | None = None) -> focal_mod.FocalEstimate:
     bodies = []
     for person in people:
         pts = person.markers_np(with_transl=False)
@@ -678,7 +681,7 @@ def _estimate_focal(people: list[_Person], image_size: tuple[int, int], horizon:
     upright = None
     if horizon is not None and np.asarray(horizon).any():
         upright = focal_mod.Upright(np.asarray(horizon, np.float64), tuple(SHOULDER_ROWS), tuple(HIP_ROWS))
-    return focal_mod.estimate_focal(bodies, image_size, upright=upright, lens=lens)
+    return focal_mod.estimate_focal(bodies, image_size, upright=upright, lens=lens, scene=scene)
 
 
 def _smooth_translation(transl: np.ndarray, sigma: float) -> np.ndarray:

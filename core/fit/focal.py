@@ -26,6 +26,15 @@ almost exactly in 2D, so this is what makes the close-up's perspective measurabl
 and the horizon's own 1-sigma join the systematic variance. A horizon the people cannot stand on
 (everyone's lowest landmark above it, or torsos far from its up) is refused.
 
+The horizon's two families of level lines, taken at right angles, give the focal themselves where
+neither is level in the image (:mod:`core.scene_focal`). That joins the estimate as one more
+Gaussian term in log focal, where it is within ``SCENE_CHECK_SIGMA`` of the people's perspective
+with the prior (the right angle is an assumption). Measured (2026-12-06, ``python -m core
+evaluate``, ``bench/bench_focal.py``): default 13.6 -> 2.1 %, long_85mm 49.5 -> 20.0 %, medium_50mm
+23.4 -> 13.9 %; calibration clips 20 mm 43 -> 6.0 %, 28 mm 7 -> 0.4 %, 35 mm from below 17 -> 5.0 %,
+50 mm 44 -> 14.3 %, 70 mm 39 -> 8.0 %. The close-up, the clap, the three walkers and the 24 mm
+walker look along one family (its lines level in the image): no focal from the scene, unchanged.
+
 Measured (``bench/bench_focal.py``, ``python -m core evaluate``, 2026-12-05; error of the
 estimate, posterior with the prior): closeup_24mm 67 -> 13 %, hands_clap_35mm 22 -> 18 % (upper
 body only: the profile says nothing, the prior decides), default 10 -> 13 %, medium_50mm 19 ->
@@ -115,6 +124,10 @@ HORIZON_STD = 0.01
 truth at 480 px on the ground-truth samples)."""
 
 
+SCENE_CHECK_SIGMA = 3.0
+"""The scene's focal (two families of level lines taken at right angles) is left out where it is
+further than this many combined 1-sigmas from the people's perspective with the prior: lines at
+another angle (a road crossing a square at 60 degrees) give a confident but wrong focal."""
 METADATA_LOG_STD = 0.1
 """1-sigma (log focal) of a lens read from the footage's own metadata (core/lens_metadata.py): the
 35 mm equivalent is rounded to whole millimetres, and video modes may crop the sensor
@@ -135,12 +148,14 @@ class LensPrior:
 class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
     ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata; body captures refine it) or
-    ``user``; upright: people were stood upright on the scene's horizon."""
+    ``user``; upright: people were stood upright on the scene's horizon; scene: the scene's level
+    lines at right angles were joined to the estimate (:mod:`core.scene_focal`)."""
 
     focal_px: float
     std_px: float
     source: str
     upright: bool = False
+    scene: bool = False
 
 
 def focal_from_fov(image_width: float, fov_deg: float) -> float:
@@ -386,7 +401,8 @@ def _profile_minimum(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], ce
 def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], image_size: tuple[int, int],
                    prior_fov_deg: float = PRIOR_FOV_DEG, prior_log_std: float = PRIOR_LOG_STD,
                    depth_log_std: float = DEPTH_SCALE_LOG_STD, grid: int = 24,
-                   upright: Upright | None = None, lens: LensPrior | None = None) -> FocalEstimate:
+                   upright: Upright | None = None, lens: LensPrior | None = None,
+                   scene: LensPrior | None = None) -> FocalEstimate:
     """Focal from people's known 3D structure and its projection.
 
     Args:
@@ -401,21 +417,29 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
             and the lean's and the horizon's uncertainties join the systematic variance.
         lens: a prior from outside the pixels (the footage's metadata) in place of the field-of-view
             prior; the estimate keeps its ``source``.
+        scene: the focal the scene's level lines give taken at right angles (:mod:`core.scene_focal`):
+            joined to the estimate where it agrees with the people's perspective and the prior within
+            ``SCENE_CHECK_SIGMA`` (the right angle is an assumption), else left out.
 
-    Returns: the posterior estimate; ``source`` is ``prior`` when the data's own
-    uncertainty is larger than the prior's.
+    Returns: the posterior estimate; ``source`` is ``prior`` when the uncertainties of the people's
+    perspective and of the scene's lines (if used) are both larger than the prior's.
     """
     width = float(image_size[0])
     center = np.array(image_size, np.float64) / 2.0
     prior = math.log(lens.focal_px if lens else focal_from_fov(width, prior_fov_deg))
     prior_log_std = lens.log_std if lens else prior_log_std
     logs = np.linspace(math.log(focal_from_fov(width, 120.0)), math.log(focal_from_fov(width, 10.0)), grid)
+    # the prior with the scene's lines: the starting guess (which frames are upright), and the answer
+    # where there are no people to measure
+    guess, guess_var = _combine([(prior, prior_log_std**2)] + _scene_term(scene))
     _, count = _profile_costs(np.array([prior]), bodies, center)
     if count < 6:
-        return FocalEstimate(math.exp(prior), math.exp(prior) * prior_log_std,
-                             lens.source if lens else "prior")
+        used = scene is not None and _agrees(scene, prior, prior_log_std**2)
+        mean, var = (guess, guess_var) if used else (prior, prior_log_std**2)
+        return FocalEstimate(math.exp(mean), math.exp(mean) * math.sqrt(var),
+                             lens.source if lens else "estimated" if used else "prior", scene=used)
     if upright is not None and upright.select_focal <= 0:
-        upright = replace(upright, select_focal=math.exp(prior))
+        upright = replace(upright, select_focal=math.exp(guess))
     if upright is not None and not upright.fits(bodies, upright.select_focal, center):
         upright = None
     best = _profile_minimum(bodies, center, logs, upright)
@@ -440,11 +464,32 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
             sys_var += ((shifted[1] - shifted[0]) / 2.0) ** 2
     data_var = (stat_var + sys_var) * DATA_STD_SCALE**2
     prior_var = prior_log_std**2
-    post = (best / data_var + prior / prior_var) / (1.0 / data_var + 1.0 / prior_var)
-    post_std = math.sqrt(1.0 / (1.0 / data_var + 1.0 / prior_var))
-    source = lens.source if lens else "estimated" if data_var < prior_var else "prior"
+    terms = [(best, data_var), (prior, prior_var)]
+    used = scene is not None and _agrees(scene, *_combine(terms))
+    scene_terms = _scene_term(scene) if used else []
+    post, post_var = _combine(terms + scene_terms)
+    measured = min([data_var] + [var for _, var in scene_terms]) < prior_var
+    source = lens.source if lens else "estimated" if measured else "prior"
     focal = math.exp(post)
-    return FocalEstimate(focal, focal * post_std, source, upright is not None)
+    return FocalEstimate(focal, focal * math.sqrt(post_var), source, upright is not None, used)
+
+
+def _scene_term(scene: LensPrior | None) -> list[tuple[float, float]]:
+    """The scene's focal as a (log focal, variance) term, none without one."""
+    return [] if scene is None else [(math.log(scene.focal_px), scene.log_std**2)]
+
+
+def _combine(terms: list[tuple[float, float]]) -> tuple[float, float]:
+    """Independent Gaussian (mean, variance) terms in log focal -> their product's (mean, variance)."""
+    weight = sum(1.0 / var for _, var in terms)
+    return sum(mean / var for mean, var in terms) / weight, 1.0 / weight
+
+
+def _agrees(scene: LensPrior, mean: float, var: float) -> bool:
+    """Whether the scene's focal is within ``SCENE_CHECK_SIGMA`` of the rest of what is known
+    (``mean``, ``var`` in log focal)."""
+    gap = abs(math.log(scene.focal_px) - mean)
+    return gap <= SCENE_CHECK_SIGMA * math.sqrt(scene.log_std**2 + var)
 
 
 def _upright_variants(upright: Upright, height: float) -> list[tuple[Upright, Upright]]:

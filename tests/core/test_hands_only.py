@@ -298,3 +298,35 @@ def test_hands_only_capture_takes_the_lens_from_photo_metadata(hands_clip: Path,
     size = SIDE * SCALE
     assert focal == pytest.approx(focal_px_from_35mm(87, size, size), rel=1e-6)
     assert focal == pytest.approx(35.0 / 12.375 * size, rel=0.01) and std == pytest.approx(0.1 * focal)
+
+
+def test_the_scenes_lines_give_hands_only_footage_a_focal() -> None:
+    """Hands carry no perspective: hands-only tracking keeps the focal a tiled floor's lines give
+    (core.scene_focal; a drawn floor seen through a 500 px lens, no hands in view), which
+    capture_hands joins to the prior (core.fit.focal.estimate_focal without people)."""
+    from types import SimpleNamespace
+
+    from core.fit.focal import LensPrior, estimate_focal
+    from tests.core.test_horizon import _floor
+
+    floor, _ = _floor(focal=500.0)
+    frames = [SimpleNamespace(index=k, image=floor) for k in range(6)]
+    found = track_hands(frames, 30.0, (640, 480))
+    assert found.found("left").sum() == found.found("right").sum() == 0
+    focal_px, log_std = found.scene_focal
+    assert abs(focal_px / 500.0 - 1) < 0.05 and 0 < log_std < 0.15
+    focal = estimate_focal([], found.image_size, scene=LensPrior(focal_px, log_std, "scene"))
+    assert focal.scene and focal.source == "estimated" and abs(focal.focal_px / 500.0 - 1) < 0.06
+
+
+def test_hands_are_masked_out_of_the_scene() -> None:
+    from types import SimpleNamespace
+
+    from core.hands_only import _hands_mask
+
+    pts = np.array([[300.0 + 4 * (k % 5), 200.0 + 3 * k] for k in range(21)])   # a hand 16 x 60 px
+    mask = _hands_mask((480, 640, 3), {"left": SimpleNamespace(points_2d=pts), "right": None})
+    assert mask.shape == (480, 640) and mask[230, 305] and not mask[100, 100]
+    ys, xs = np.nonzero(mask)
+    assert ys.min() < 200 - 8 and ys.max() > 260 + 8            # grown by a fifth of the hand's size
+    assert not _hands_mask((480, 640, 3), {"left": None, "right": None}).any()

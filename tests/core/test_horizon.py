@@ -131,3 +131,14 @@ def test_find_horizon_is_deterministic(tmp_path: Path) -> None:
     assert a is not None and b is not None
     np.testing.assert_array_equal(a.line, b.line)
     assert a.y_at(320) > 240
+
+
+@pytest.mark.parametrize(("focal", "pitch_deg"), [(500.0, 8.0), (320.0, 12.0), (900.0, 5.0)])
+def test_tiled_floor_gives_its_focal(focal: float, pitch_deg: float) -> None:
+    # the tiles' two families are at right angles: the focal follows (core.scene_focal)
+    floor, _ = _floor(focal=focal, pitch_deg=pitch_deg)
+    found = find_horizon([floor])
+    assert found is not None and found.focal_px > 0
+    error = math.log(found.focal_px / focal)
+    assert abs(error) < 0.05, (found.focal_px, focal)
+    assert abs(error) < 3 * found.focal_log_std and found.focal_log_std < 0.15

@@ -49,7 +49,7 @@ def test_layout_is_exactly_the_documented_one(tmp_path: Path) -> None:
         assert data["p0/left_hand_3d"].shape == (3, 21, 3)
         assert data["p0/valid"].dtype == np.bool_
         expected = {"format", "source", "fps", "image_size", "frame_index", "person_ids", "horizon",
-                    "footage_mirrored", "footage_lens_35mm"}
+                    "scene_focal", "footage_mirrored", "footage_lens_35mm"}
         expected |= {f"p0/{name}" for name in PERSON_FIELDS}
         assert set(data.files) == expected
 
@@ -85,6 +85,22 @@ def test_horizon_round_trip_and_files_without_one(tmp_path: Path) -> None:
         kp.horizon = np.array(bad)
         with pytest.raises(InputError, match="horizon"):
             save_keypoints(kp, tmp_path / "bad.npz")
+
+
+def test_scene_focal_round_trip_older_files_and_bad_values(tmp_path: Path) -> None:
+    kp = _sample()
+    assert not kp.scene_focal.any(), "no focal from the scene's lines: zeros"
+    kp.scene_focal = np.array([640.0, 0.08])
+    path = save_keypoints(kp, tmp_path / "k.npz")
+    np.testing.assert_array_equal(load_keypoints(path).scene_focal, kp.scene_focal)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in arrays.items() if k != "scene_focal"})
+    assert not load_keypoints(tmp_path / "old.npz").scene_focal.any()   # written before it was kept
+    for bad in ([640.0, 0.0], [0.0, 0.1], [-640.0, 0.1], [np.inf, 0.1], [640.0]):
+        np.savez(tmp_path / "bad.npz", **{**arrays, "scene_focal": np.array(bad)})
+        with pytest.raises(InputError, match="scene_focal must be"):
+            load_keypoints(tmp_path / "bad.npz")
 
 
 def test_mirrored_flag_round_trip_old_files_and_bad_values(tmp_path: Path) -> None:

@@ -107,9 +107,14 @@ def test_stitch_keeps_ids_across_the_seam() -> None:
     left, right, new = out.people
     assert left.box[8].tolist() == [1, 0, 99, 201] and right.box[8].tolist() == [302, 0, 401, 200]
     assert not new.valid[:5].any() and new.valid[5:].all()
-    # the first chunk that found a horizon gives the clip's (a static camera's is the same line)
+    # the first chunk that found a horizon gives the clip's (a static camera's is the same line),
+    # with the focal its lines gave
     b.horizon = np.array([0.0, 1.0, -190.0])
-    np.testing.assert_array_equal(stitch([a, b]).horizon, b.horizon)
+    b.scene_focal = np.array([610.0, 0.07])
+    stitched = stitch([a, b])
+    np.testing.assert_array_equal(stitched.horizon, b.horizon)
+    np.testing.assert_array_equal(stitched.scene_focal, b.scene_focal)
+    assert not stitch([a, a]).scene_focal.any()
 
 
 def test_resumed_detection_equals_uninterrupted(clip, tmp_path, monkeypatch, record) -> None:

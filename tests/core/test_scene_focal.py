@@ -1,0 +1,97 @@
+"""Focal from two families of level lines at right angles (core.scene_focal), on segments projected
+through a known camera; on drawn floors and the samples in tests/core/test_horizon.py, and joined to
+the people's estimate in tests/core/fit/test_focal.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.scene_focal import MIN_LOG_STD, right_angle_focal
+from models.kinematics import axis_angle_to_matrix_np
+
+SIZE = (640, 480)
+
+
+def _camera(focal: float, yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """(K (3, 3), R (3, 3) camera from world; world: x, z on the ground, y up; camera 1.6 m up)."""
+    k = np.array([[focal, 0.0, SIZE[0] / 2], [0.0, focal, SIZE[1] / 2], [0.0, 0.0, 1.0]])
+    flip = np.diag([1.0, -1.0, 1.0])                                 # camera y points down
+    pitch = axis_angle_to_matrix_np(np.array([math.radians(pitch_deg), 0.0, 0.0]))
+    yaw = axis_angle_to_matrix_np(np.array([0.0, math.radians(yaw_deg), 0.0]))
+    return k, pitch @ flip @ yaw
+
+
+def _family(k: np.ndarray, rot: np.ndarray, direction: np.ndarray, across: np.ndarray,
+            rng: np.random.Generator, noise_px: float) -> np.ndarray:
+    """(N, 4) segments of ground lines along ``direction`` (3,), spaced 1 m along ``across``,
+    seen by the camera (1.6 m up), each cut to its part inside the image, endpoints + noise (px)."""
+    out = []
+    for offset in range(-8, 9):
+        s = np.linspace(-20, 20, 400)[:, None]
+        world = offset * across + s * direction + np.array([0.0, -1.6, 0.0]) + np.array([0.0, 0.0, 6.0])
+        cam = world @ rot.T
+        cam = cam[cam[:, 2] > 0.5]
+        px = cam @ k.T
+        px = px[:, :2] / px[:, 2:]
+        inside = px[(px[:, 0] >= 0) & (px[:, 0] < SIZE[0]) & (px[:, 1] >= 0) & (px[:, 1] < SIZE[1])]
+        if len(inside) > 1 and np.linalg.norm(inside[-1] - inside[0]) > 40:
+            out.append(np.r_[inside[0], inside[-1]] + rng.normal(0.0, noise_px, 4))
+    return np.array(out)
+
+
+def _vanishing(k: np.ndarray, rot: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    v = k @ rot @ direction
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize(("focal", "yaw", "pitch"), [(350.0, 35.0, 10.0), (622.0, 25.0, 6.0),
+                                                      (900.0, 40.0, 4.0), (450.0, -30.0, -5.0)])
+def test_two_families_at_right_angles_give_the_focal(focal: float, yaw: float, pitch: float) -> None:
+    k, rot = _camera(focal, yaw, pitch)
+    x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    errors, stds = [], []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        a, b = _family(k, rot, x, z, rng, 0.3), _family(k, rot, z, x, rng, 0.3)
+        # the fit starts from rough vanishing points (here: the true ones nudged)
+        found = right_angle_focal(a, b, _vanishing(k, rot, x) + 1e-3, _vanishing(k, rot, z) - 1e-3, SIZE)
+        assert found is not None
+        errors.append(math.log(found[0] / focal))
+        stds.append(found[1])
+    assert max(abs(e) for e in errors) < 0.05, errors
+    # the stated 1-sigma covers the spread over noise draws (and is never below its floor)
+    assert np.sqrt(np.mean(np.square(errors))) < 1.5 * np.mean(stds)
+    assert min(stds) >= MIN_LOG_STD
+
+
+def test_a_family_level_in_the_image_says_nothing() -> None:
+    # the camera looks along one family: its lines are level in the image, their vanishing point at
+    # infinity, and the focal is lost (0 times infinity) -> None instead of a wild number
+    k, rot = _camera(500.0, 0.0, 8.0)
+    x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    rng = np.random.default_rng(0)
+    a, b = _family(k, rot, x, z, rng, 0.3), _family(k, rot, z, x, rng, 0.3)
+    assert right_angle_focal(a, b, _vanishing(k, rot, x), _vanishing(k, rot, z), SIZE) is None
+
+
+def test_too_few_segments_give_none() -> None:
+    k, rot = _camera(500.0, 30.0, 8.0)
+    x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    a = _family(k, rot, x, z, np.random.default_rng(0), 0.3)
+    assert right_angle_focal(a, a[:1], _vanishing(k, rot, x), _vanishing(k, rot, z), SIZE) is None
+
+
+def test_lines_not_at_right_angles_give_a_wrong_focal() -> None:
+    # the assumption this module cannot test: 60 degrees between the families gives a confident,
+    # wrong focal (core.fit.focal.estimate_focal checks it against the people)
+    k, rot = _camera(500.0, 30.0, 8.0)
+    x = np.array([1.0, 0.0, 0.0])
+    d = np.array([math.cos(math.radians(60)), 0.0, math.sin(math.radians(60))])
+    rng = np.random.default_rng(0)
+    a = _family(k, rot, x, np.array([0.0, 0.0, 1.0]), rng, 0.3)
+    b = _family(k, rot, d, np.array([d[2], 0.0, -d[0]]), rng, 0.3)
+    found = right_angle_focal(a, b, _vanishing(k, rot, x), _vanishing(k, rot, d), SIZE)
+    assert found is not None and abs(math.log(found[0] / 500.0)) > 3 * found[1]
