@@ -15,7 +15,10 @@ through two vanishing points that is nearly level (a family of near-vertical seg
 vertical direction, not the ground). Scenes without such lines (a plain wall, a blurred
 background) give ``None``, and the focal estimate works without a horizon. Taken at right angles,
 the same two families also give a focal (:mod:`core.scene_focal`), where their vanishing points are
-not too far off to the side.
+not too far off to the side; a family of vertical edges (posts, door frames, a room's corners), at
+right angles to the ground whatever the scene, joins that fit and tests the two level families'
+right angle. A camera square to a room sees one level family only (the other is level in the
+image, at infinity): with the vertical it gives the focal and the horizon (``K^-T up``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.scene_focal import right_angle_focal
+from core.scene_focal import LinesFit, right_angle_focal
 
 WORK_PX = 960
 """Frames are scaled down to at most this width before looking for lines."""
@@ -188,12 +191,19 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
         share = np.mean([small(m.astype(np.uint8), cv2.INTER_NEAREST) for m in people], axis=0)
         ignore = cv2.dilate((share >= PEOPLE_SHARE).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     seg = segments(gray, ignore)
-    families = [f for f in vanishing_points(seg, np.random.default_rng(seed))
-                if not f.vertical and f.members.sum() >= MIN_FAMILY_SEGMENTS
-                and f.length >= MIN_FAMILY_LENGTH * size[0]]
+    found = [f for f in vanishing_points(seg, np.random.default_rng(seed))
+             if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * size[0]]
+    level = [f for f in found if not f.vertical]
+    vertical = [f for f in found if f.vertical][:1]
+    source_size = (source_w, round(h * source_w / w))
+
+    def fit(chosen: list[_Family]) -> LinesFit | None:
+        to_source = np.diag([1.0, 1.0, scale])               # a vanishing point's work px -> source px
+        return right_angle_focal([(seg[f.members] / scale, to_source @ f.point) for f in chosen], source_size)
+
     best: tuple[float, np.ndarray, _Family, _Family] | None = None
-    for i, a in enumerate(families):
-        for b in families[i + 1:]:
+    for i, a in enumerate(level):
+        for b in level[i + 1:]:
             line = np.cross(a.point, b.point)
             if np.linalg.norm(line[:2]) < 1e-12:
                 continue
@@ -203,15 +213,32 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
             score = a.length + b.length
             if best is None or score > best[0]:
                 best = (score, line, a, b)
-    if best is None:
+    if best is not None:
+        # two level directions: the line through their vanishing points; taken at right angles (with
+        # the vertical where it shows, which tests that) they give the focal
+        _, line, a, b = best
+        line = np.array([line[0], line[1], line[2] / scale])  # back to source pixels
+        lines_fit = fit([a, b] + vertical)
+        support = int(a.members.sum() + b.members.sum())
+    elif level and vertical:
+        # one level direction and the vertical, at right angles whatever the scene: the camera's tilt
+        # and focal, so the horizon is where the ground's directions vanish (``K^-T up``)
+        lines_fit = fit([level[0], vertical[0]])
+        if lines_fit is None:
+            return None
+        f = lines_fit.focal_px
+        k = np.array([[f, 0.0, source_size[0] / 2], [0.0, f, source_size[1] / 2], [0.0, 0.0, 1.0]])
+        line = np.linalg.inv(k).T @ lines_fit.rotation[:, 1]
+        line = line / np.linalg.norm(line[:2])
+        if abs(line[0]) > math.sin(math.radians(MAX_ROLL_DEG)):
+            return None
+        support = int(level[0].members.sum() + vertical[0].members.sum())
+    else:
         return None
-    _, line, a, b = best
     line = line if line[1] > 0 else -line
-    line = np.array([line[0], line[1], line[2] / scale])     # back to source pixels
-    to_source = np.diag([1.0, 1.0, scale])                   # a vanishing point's work px -> source px
-    focal = right_angle_focal(seg[a.members] / scale, seg[b.members] / scale, to_source @ a.point,
-                              to_source @ b.point, (source_w, round(h * source_w / w)))
-    return Horizon(line, int(a.members.sum() + b.members.sum()), *(focal or (0.0, 0.0)))
+    if lines_fit is None:
+        return Horizon(line, support)
+    return Horizon(line, support, lines_fit.focal_px, lines_fit.log_std)
 
 
 class HorizonSampler:

@@ -54,7 +54,7 @@ from core.motion import CameraParams, PersonParams, body_motion, write_motion
 from core.progress import Progress
 from models.body import BodyModel, load_body_model, mannequin_rest_joints
 from samples import pose as pz
-from samples.scenes import CALIBRATION_SCENES, SCENES, Scene
+from samples.scenes import CALIBRATION_SCENES, POST_SIZE, SCENES, Scene
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "samples"
@@ -66,6 +66,7 @@ GENERATOR_VERSION = 5
 FILES = ("footage.mp4", "ground_truth.npz", "id_mask.npz", "sample.json")
 BACKGROUND = (0.24, 0.25, 0.27)
 FLOOR_PALETTE = ((0.16, 0.16, 0.17), (0.45, 0.44, 0.42))
+POST_COLOUR = (0.70, 0.62, 0.50)
 
 
 def is_complete(folder: Path) -> bool:
@@ -94,13 +95,17 @@ def decode_mask(bgr: np.ndarray) -> np.ndarray:
 def write_job(path: Path, scene: Scene, camera: pz.Camera, tracks: list[pz.FigureTrack]) -> None:
     """Write the render job read by :mod:`samples.render` (everything in the camera frame)."""
     floor_v, floor_f, floor_m = pz.floor_mesh(camera)
+    if scene.posts:                               # part of the floor object, in their own colour
+        post_v, post_f, post_m = pz.post_mesh(camera, scene.posts, POST_SIZE, len(FLOOR_PALETTE))
+        floor_v, floor_f = np.concatenate([floor_v, post_v]), np.concatenate([floor_f, post_f + len(floor_v)])
+        floor_m = np.concatenate([floor_m, post_m])
     arrays: dict[str, np.ndarray] = {
         "width": np.int64(scene.size[0]), "height": np.int64(scene.size[1]),
         "focal_mm": np.float64(camera.focal_mm), "sensor_mm": np.float64(camera.sensor_mm),
         "frames": np.int64(scene.frames), "background": np.asarray(BACKGROUND, np.float32),
         "num_figures": np.int64(len(tracks)),
         "floor/vertices": floor_v, "floor/faces": floor_f, "floor/material": floor_m,
-        "floor/palette": np.asarray(FLOOR_PALETTE, np.float32),
+        "floor/palette": np.asarray(FLOOR_PALETTE + ((POST_COLOUR,) if scene.posts else ()), np.float32),
     }
     for i, (fig, tr) in enumerate(zip(scene.figures, tracks, strict=True)):
         arrays.update({f"fig{i}/vertices": tr.vertices_cam, f"fig{i}/faces": tr.faces,

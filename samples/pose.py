@@ -325,6 +325,22 @@ def palette(figure: Figure) -> np.ndarray:
                      (0.35, 0.03, 0.04), skin * 0.75], dtype=np.float32)
 
 
+def post_mesh(camera: Camera, posts: tuple[tuple[float, float], ...], size: tuple[float, float],
+              material: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Square posts (``size``: width, height, metres) standing on the floor at (x, z) world points,
+    in the camera frame: vertices (8P, 3) float32, triangles (10P, 3) int32 (sides and top),
+    material (10P,) int32, all ``material``."""
+    half, height = size[0] / 2.0, size[1]
+    corners = np.array([[-half, 0, -half], [half, 0, -half], [half, 0, half], [-half, 0, half]])
+    box = np.concatenate([corners, corners + [0.0, height, 0.0]])              # bottom 0-3, top 4-7
+    quads = [(0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7), (4, 5, 6, 7)]
+    tris = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+    verts = np.concatenate([box + [x, 0.0, z] for x, z in posts]) if posts else np.zeros((0, 3))
+    faces = np.concatenate([tris + 8 * i for i in range(len(posts))]) if posts else np.zeros((0, 3), int)
+    return (camera.to_cam(verts).astype(np.float32), faces.astype(np.int32),
+            np.full(len(faces), material, np.int32))
+
+
 def floor_mesh(camera: Camera, tile: float = 0.5,
                half: float = 16.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checkerboard floor (y = 0) around the camera's view, in the camera frame.

@@ -61,6 +61,8 @@ class Scene:
         size: (W, H) pixels.
         fps: frames per second.
         frames: number of frames T (every figure's motion has T frames).
+        posts: (x, z) world positions (metres) of square posts standing on the floor
+            (:data:`POST_SIZE`): vertical edges in view.
     """
 
     name: str
@@ -70,6 +72,11 @@ class Scene:
     frames: int
     camera: CameraSpec
     figures: list[Figure]
+    posts: tuple[tuple[float, float], ...] = ()
+
+
+POST_SIZE = (0.2, 2.6)
+"""Width and height of a scene's posts, metres."""
 
 
 def _betas(*values: float) -> np.ndarray:
@@ -201,6 +208,19 @@ def cal_24mm_walk(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
                         (-0.8, 0.0))
 
 
+def cal_24mm_posts(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
+    """Calibration: walks across before posts, the camera square to the floor's tiles (24 mm,
+    ~2.7 m): the tiles alone give no focal (one family is level in the image), the posts' vertical
+    edges do."""
+    del hand_mean, rest_joints
+    m = mo.walk(50, FPS, yaw=np.deg2rad(-75.0), phase=0.6)
+    scene = _calibration("cal_24mm_posts", "walks across before posts, square to the tiles, 24 mm, ~2.7 m", m,
+                         CameraSpec((0.0, 1.5, 2.7), (0.0, 0.9, 0.0), 24.0), _betas(0.6, 0.5), GREEN,
+                         (0.9, 0.2))
+    scene.posts = tuple((x, z) for z in (-2.5, -4.5) for x in (-2.6, -1.3, 1.3, 2.6))
+    return scene
+
+
 def cal_50mm_walk(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
     """Calibration: walks toward the camera (50 mm, ~5 m)."""
     del hand_mean, rest_joints
@@ -220,7 +240,8 @@ def cal_70mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 
 
 CALIBRATION_SCENES: dict[str, Callable[[np.ndarray, RestJoints], Scene]] = {
-    f.__name__: f for f in (cal_20mm, cal_28mm_high, cal_35mm_low, cal_24mm_walk, cal_50mm_walk, cal_70mm)
+    f.__name__: f for f in (cal_20mm, cal_28mm_high, cal_35mm_low, cal_24mm_walk, cal_24mm_posts, cal_50mm_walk,
+                            cal_70mm)
 }
 """Clips for calibrating estimators' constants (different lenses, camera heights and motions
 from :data:`SCENES`, which stay held out for evaluation); made into ``.cache/calibration``."""

@@ -57,10 +57,10 @@ def test_two_families_at_right_angles_give_the_focal(focal: float, yaw: float, p
         rng = np.random.default_rng(seed)
         a, b = _family(k, rot, x, z, rng, 0.3), _family(k, rot, z, x, rng, 0.3)
         # the fit starts from rough vanishing points (here: the true ones nudged)
-        found = right_angle_focal(a, b, _vanishing(k, rot, x) + 1e-3, _vanishing(k, rot, z) - 1e-3, SIZE)
+        found = right_angle_focal([(a, _vanishing(k, rot, x) + 1e-3), (b, _vanishing(k, rot, z) - 1e-3)], SIZE)
         assert found is not None
-        errors.append(math.log(found[0] / focal))
-        stds.append(found[1])
+        errors.append(math.log(found.focal_px / focal))
+        stds.append(found.log_std)
     assert max(abs(e) for e in errors) < 0.05, errors
     # the stated 1-sigma covers the spread over noise draws (and is never below its floor)
     assert np.sqrt(np.mean(np.square(errors))) < 1.5 * np.mean(stds)
@@ -74,14 +74,14 @@ def test_a_family_level_in_the_image_says_nothing() -> None:
     x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
     rng = np.random.default_rng(0)
     a, b = _family(k, rot, x, z, rng, 0.3), _family(k, rot, z, x, rng, 0.3)
-    assert right_angle_focal(a, b, _vanishing(k, rot, x), _vanishing(k, rot, z), SIZE) is None
+    assert right_angle_focal([(a, _vanishing(k, rot, x)), (b, _vanishing(k, rot, z))], SIZE) is None
 
 
 def test_too_few_segments_give_none() -> None:
     k, rot = _camera(500.0, 30.0, 8.0)
     x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
     a = _family(k, rot, x, z, np.random.default_rng(0), 0.3)
-    assert right_angle_focal(a, a[:1], _vanishing(k, rot, x), _vanishing(k, rot, z), SIZE) is None
+    assert right_angle_focal([(a, _vanishing(k, rot, x)), (a[:1], _vanishing(k, rot, z))], SIZE) is None
 
 
 def test_lines_not_at_right_angles_give_a_wrong_focal() -> None:
@@ -93,5 +93,43 @@ def test_lines_not_at_right_angles_give_a_wrong_focal() -> None:
     rng = np.random.default_rng(0)
     a = _family(k, rot, x, np.array([0.0, 0.0, 1.0]), rng, 0.3)
     b = _family(k, rot, d, np.array([d[2], 0.0, -d[0]]), rng, 0.3)
-    found = right_angle_focal(a, b, _vanishing(k, rot, x), _vanishing(k, rot, d), SIZE)
-    assert found is not None and abs(math.log(found[0] / 500.0)) > 3 * found[1]
+    found = right_angle_focal([(a, _vanishing(k, rot, x)), (b, _vanishing(k, rot, d))], SIZE)
+    assert found is not None and abs(math.log(found.focal_px / 500.0)) > 3 * found.log_std
+    # the vertical (a wall's edges) is at right angles to both whatever the scene: with it the
+    # three do not fit at right angles, and the scene gives no focal
+    up = _verticals(k, rot, rng)
+    assert right_angle_focal([(a, _vanishing(k, rot, x)), (b, _vanishing(k, rot, d)),
+                              (up, _vanishing(k, rot, np.array([0.0, 1.0, 0.0])))], SIZE) is None
+
+
+def _verticals(k: np.ndarray, rot: np.ndarray, rng: np.random.Generator, noise_px: float = 0.3) -> np.ndarray:
+    """(N, 4) segments of vertical edges (0.3 to 2.5 m up) standing on the ground 4-9 m away."""
+    out = []
+    for x in np.linspace(-4.0, 4.0, 9):
+        for depth in (4.0, 9.0):
+            ends = np.array([[x, -1.3, depth], [x, 0.9, depth]]) @ rot.T     # camera 1.6 m up
+            px = ends @ k.T
+            px = px[:, :2] / px[:, 2:]
+            if np.all((px >= 0) & (px < SIZE)):
+                out.append(px.reshape(4) + rng.normal(0.0, noise_px, 4))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("focal", "yaw", "pitch"), [(400.0, 0.0, 12.0), (700.0, 20.0, -8.0)])
+def test_one_level_family_and_the_vertical_give_the_focal_and_the_tilt(focal: float, yaw: float,
+                                                                        pitch: float) -> None:
+    # a camera square to a room (the level family across the view is level in the image) still has
+    # the floor's lines into the distance and the walls' vertical edges: the focal and the up
+    k, rot = _camera(focal, yaw, pitch)
+    z, up = np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
+    rng = np.random.default_rng(3)
+    a, v = _family(k, rot, z, np.array([1.0, 0.0, 0.0]), rng, 0.3), _verticals(k, rot, rng)
+    found = right_angle_focal([(a, _vanishing(k, rot, z)), (v, _vanishing(k, rot, up) + 1e-3)], SIZE)
+    assert found is not None and abs(math.log(found.focal_px / focal)) < max(0.05, 2 * found.log_std)
+    assert abs(abs(found.rotation[:, 1] @ (rot @ up)) - 1.0) < 1e-3       # the world's up, either sign
+    # and all three families together, at right angles: a tighter focal
+    b = _family(k, rot, np.array([1.0, 0.0, 0.0]), z, rng, 0.3) if yaw else None
+    if b is not None:
+        three = right_angle_focal([(a, _vanishing(k, rot, z)), (b, _vanishing(k, rot, np.array([1.0, 0, 0]))),
+                                   (v, _vanishing(k, rot, up))], SIZE)
+        assert three is not None and abs(math.log(three.focal_px / focal)) < 0.05
