@@ -240,8 +240,8 @@ def cal_70mm(hand_mean: np.ndarray, rest_joints: RestJoints) -> Scene:
 
 
 CALIBRATION_SCENES: dict[str, Callable[[np.ndarray, RestJoints], Scene]] = {
-    f.__name__: f for f in (cal_20mm, cal_28mm_high, cal_35mm_low, cal_24mm_walk, cal_24mm_posts, cal_50mm_walk,
-                            cal_70mm)
+    f.__name__: f for f in (cal_20mm, cal_28mm_high, cal_35mm_low, cal_24mm_walk, cal_24mm_posts,
+                            cal_50mm_walk, cal_70mm)
 }
 """Clips for calibrating estimators' constants (different lenses, camera heights and motions
 from :data:`SCENES`, which stay held out for evaluation); made into ``.cache/calibration``."""

@@ -57,7 +57,8 @@ def test_two_families_at_right_angles_give_the_focal(focal: float, yaw: float, p
         rng = np.random.default_rng(seed)
         a, b = _family(k, rot, x, z, rng, 0.3), _family(k, rot, z, x, rng, 0.3)
         # the fit starts from rough vanishing points (here: the true ones nudged)
-        found = right_angle_focal([(a, _vanishing(k, rot, x) + 1e-3), (b, _vanishing(k, rot, z) - 1e-3)], SIZE)
+        starts = [_vanishing(k, rot, x) + 1e-3, _vanishing(k, rot, z) - 1e-3]
+        found = right_angle_focal([(a, starts[0]), (b, starts[1])], SIZE)
         assert found is not None
         errors.append(math.log(found.focal_px / focal))
         stds.append(found.log_std)
