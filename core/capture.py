@@ -130,13 +130,12 @@ def metadata_lens(focal_35mm: float | None, image_size: tuple[int, int] | np.nda
 
 
 def scene_lens(scene_focal: np.ndarray, progress: Progress) -> LensPrior | None:
-    """The focal the scene's level lines give (a keypoints file's ``scene_focal``: px and 1-sigma in
-    log focal; :mod:`core.scene_focal`), or None where they gave none (zeros)."""
+    """The focal the scene's lines at right angles give (a keypoints file's ``scene_focal``: px and
+    1-sigma in log focal; :mod:`core.scene_focal`), or None where they gave none (zeros)."""
     focal_px, log_std = (float(v) for v in np.asarray(scene_focal, np.float64).reshape(2))
     if focal_px <= 0:
         return None
-    progress.info(f"the scene's level lines, taken at right angles, give focal {focal_px:.0f} px "
-                  f"(+-{log_std:.0%})")
+    progress.info(f"the scene's lines, taken at right angles, give focal {focal_px:.0f} px (+-{log_std:.0%})")
     return LensPrior(focal_px, log_std, "scene")
 
 

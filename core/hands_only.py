@@ -43,8 +43,8 @@ class HandsOnlyKeypoints:
         points_2d: side -> (T,21,2) px; world: side -> (T,21,3) metres, wrist-relative, camera-aligned
         axes (x right, y down, z away); presence: side -> (T,) 0..1 (0: not found).
         frame_index: (T,) source frames; fps: frames per second of the kept frames; image_size: (W, H).
-        scene_focal: (2,) the focal (px) and its 1-sigma in log focal the scene's level lines give
-            at right angles (:mod:`core.scene_focal`), zeros where they give none.
+        scene_focal: (2,) the focal (px) and its 1-sigma in log focal the scene's lines at right
+            angles give (:mod:`core.scene_focal`), zeros where they give none.
     """
 
     points_2d: dict[str, np.ndarray]
@@ -267,8 +267,8 @@ def capture_hands(source: str, models: dict, progress, camera: UserCamera | None
 
     Stages on ``progress``: ``detect`` (frames), ``fit`` (hands). ``camera``: the user's lens (None:
     the footage's lens metadata if it has any, else the prior focal of the body path, a 50 degree
-    horizontal field of view, either joined by the focal the scene's level lines give at right
-    angles where it agrees: hands carry no perspective of their own). Both hands share the shape
+    horizontal field of view, either joined by the focal the scene's lines at right angles give
+    where it agrees: hands carry no perspective of their own). Both hands share the shape
     fitted on the hand seen longer. ``mirror``: the footage is a mirror image, flipped back before
     the hands are found (so each hand gets its true side). Returns (motion arrays, hands found,
     seconds per stage).

@@ -53,9 +53,10 @@ PEOPLE_SHARE = 0.3
 @dataclass(frozen=True)
 class Horizon:
     """The horizon line ``a x + b y + c = 0`` in source pixels, ``line`` = (a, b, c) with
-    (a, b) a unit vector, b > 0; ``support``: the number of segments of its two vanishing points;
-    ``focal_px`` and ``focal_log_std``: the focal those two families give taken at right angles
-    (:mod:`core.scene_focal`; px and 1-sigma of log focal), 0 where they say little."""
+    (a, b) a unit vector, b > 0; ``support``: the number of segments of the two families it comes
+    from (two level ones, or one and the vertical); ``focal_px`` and ``focal_log_std``: the focal
+    the families give taken at right angles (:mod:`core.scene_focal`; px and 1-sigma of log focal),
+    0 where they say little."""
 
     line: np.ndarray
     support: int

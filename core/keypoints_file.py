@@ -80,8 +80,9 @@ class Keypoints:
         people: one entry per tracked person, in ``person_ids`` order.
         horizon: (3,) the scene's horizon ``a x + b y + c = 0`` in px ((a, b) unit, b > 0), or
             zeros where none was found (:mod:`core.horizon`).
-        scene_focal: (2,) the focal (px) the horizon's two families of level lines give taken at
-            right angles, and its 1-sigma in log focal (:mod:`core.scene_focal`), or zeros.
+        scene_focal: (2,) the focal (px) the scene's lines at right angles give (the horizon's
+            families, with the vertical where it shows), and its 1-sigma in log focal
+            (:mod:`core.scene_focal`), or zeros.
         mirrored: the footage was a mirror image and its frames were flipped back before
             detection (pixels are those of the flipped frames; :func:`core.footage.open_footage`).
         lens_35mm: the 35 mm-equivalent focal length the footage's own metadata states (mm;

@@ -57,7 +57,7 @@ class FitOptions:
     hands: fit the fingers (else they stay at the mean hand); face: jaw from face landmarks;
     smoothing: temporal smoothing strength (0 = off, 1 = default);
     focal: the user's focal (None = estimate); lens: a prior on the focal from the footage's
-    metadata (None: the field-of-view prior); scene: the focal the scene's level lines give
+    metadata (None: the field-of-view prior); scene: the focal the scene's lines at right angles give
     (:mod:`core.scene_focal`; None: none); device: torch device;
     lift_iterations / place_iterations: optimiser steps of the two stages;
     max_gap_s: unseen spans up to this long are filled and marked valid.

@@ -27,9 +27,10 @@ and the horizon's own 1-sigma join the systematic variance. A horizon the people
 (everyone's lowest landmark above it, or torsos far from its up) is refused.
 
 The horizon's two families of level lines, taken at right angles, give the focal themselves where
-neither is level in the image (:mod:`core.scene_focal`). That joins the estimate as one more
-Gaussian term in log focal, where it is within ``SCENE_CHECK_SIGMA`` of the people's perspective
-with the prior (the right angle is an assumption). Measured (2026-12-06, ``python -m core
+neither is level in the image, and so do one and the vertical (:mod:`core.scene_focal`). That
+joins the estimate as one more Gaussian term in log focal, where it is within
+``SCENE_CHECK_SIGMA`` of the people's perspective with the prior (the right angle of two level
+directions is an assumption). Measured (2026-12-06, ``python -m core
 evaluate``, ``bench/bench_focal.py``): default 13.6 -> 2.1 %, long_85mm 49.5 -> 20.0 %, medium_50mm
 23.4 -> 13.9 %; calibration clips 20 mm 43 -> 6.0 %, 28 mm 7 -> 0.4 %, 35 mm from below 17 -> 5.0 %,
 50 mm 44 -> 14.3 %, 70 mm 39 -> 8.0 %. The close-up, the clap, the three walkers and the 24 mm
@@ -126,7 +127,7 @@ truth at 480 px on the ground-truth samples)."""
 
 
 SCENE_CHECK_SIGMA = 3.0
-"""The scene's focal (two families of level lines taken at right angles) is left out where it is
+"""The scene's focal (families of lines taken at right angles) is left out where it is
 further than this many combined 1-sigmas from the people's perspective with the prior: lines at
 another angle (a road crossing a square at 60 degrees) give a confident but wrong focal."""
 METADATA_LOG_STD = 0.1
@@ -418,7 +419,7 @@ def estimate_focal(bodies: list[tuple[np.ndarray, np.ndarray, np.ndarray]], imag
             and the lean's and the horizon's uncertainties join the systematic variance.
         lens: a prior from outside the pixels (the footage's metadata) in place of the field-of-view
             prior; the estimate keeps its ``source``.
-        scene: the focal the scene's level lines give taken at right angles (:mod:`core.scene_focal`):
+        scene: the focal the scene's lines give taken at right angles (:mod:`core.scene_focal`):
             joined to the estimate where it agrees with the people's perspective and the prior within
             ``SCENE_CHECK_SIGMA`` (the right angle is an assumption), else left out.
 
