@@ -31,11 +31,11 @@ neither is level in the image, and so do one and the vertical (:mod:`core.scene_
 joins the estimate as one more Gaussian term in log focal, where it is within
 ``SCENE_CHECK_SIGMA`` of the people's perspective with the prior (the right angle of two level
 directions is an assumption). Measured (2026-12-06, ``python -m core
-evaluate``, ``bench/bench_focal.py``): default 13.6 -> 2.1 %, long_85mm 49.5 -> 20.0 %, medium_50mm
-23.4 -> 13.9 %; calibration clips 20 mm 43 -> 6.0 %, 28 mm 7 -> 0.4 %, 35 mm from below 17 -> 5.0 %,
-50 mm 44 -> 14.3 %, 70 mm 39 -> 8.0 %. The close-up, the clap, the three walkers and the 24 mm
+evaluate``, ``bench/bench_focal.py``): default 13.6 -> 1.9 %, long_85mm 49.5 -> 20.2 %, medium_50mm
+23.4 -> 11.8 %; calibration clips 20 mm 43 -> 1.5 %, 28 mm 7 -> 1.4 %, 35 mm from below 17 -> 5.6 %,
+50 mm 44 -> 14.5 %, 70 mm 39 -> 8.5 %. The close-up, the clap, the three walkers and the 24 mm
 walker look along one family (its lines level in the image): no focal from the scene, unchanged;
-with posts' vertical edges in view (``cal_24mm_posts``, such a camera) the scene gives it: 1.1 %.
+with posts' vertical edges in view (``cal_24mm_posts``, such a camera) the scene gives it: 2.5 %.
 
 Measured (``bench/bench_focal.py``, ``python -m core evaluate``, 2026-12-05; error of the
 estimate, posterior with the prior): closeup_24mm 67 -> 13 %, hands_clap_35mm 22 -> 18 % (upper
