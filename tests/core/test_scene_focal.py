@@ -153,7 +153,8 @@ def test_real_webcam_photos_of_a_chessboard(opencv_doc_data) -> None:
         families = [f for f in vanishing_points(seg, np.random.default_rng(0)) if f.members.sum() >= 5][:2]
         if len(families) < 2:
             continue
-        found = right_angle_focal([(seg[f.members], f.point) for f in families], (gray.shape[1], gray.shape[0]))
+        size = (gray.shape[1], gray.shape[0])
+        found = right_angle_focal([(seg[f.members], f.point) for f in families], size)
         if found is not None:
             errors.append(math.log(found.focal_px / 535.9))
             sigmas.append(found.log_std)
