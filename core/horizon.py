@@ -18,13 +18,16 @@ the same two families also give a focal (:mod:`core.scene_focal`), where their v
 not too far off to the side; a family of vertical edges (posts, door frames, a room's corners), at
 right angles to the ground whatever the scene, joins that fit and tests the two level families'
 right angle. A camera square to a room sees one level family only (the other is level in the
-image, at infinity): with the vertical it gives the focal and the horizon (``K^-T up``).
+image, at infinity): with the vertical it gives the focal and the horizon (``K^-T up``). Where the
+long lines give no focal, the families are found again with the line segment detector's short,
+sub-pixel segments added (``segments(fine=True)``), and that focal is kept where it comes with
+the same horizon: a family nearly level in the image (hands_clap_35mm) is placed by them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -46,6 +49,9 @@ MAX_ROLL_DEG = 20.0
 VERTICAL_DEG = 30.0
 """A family whose segments are on average within this angle of the image's vertical is the
 world's vertical direction (walls' edges, people), not a direction on the ground."""
+HORIZON_AGREE = 0.01
+"""The fine segments' focal is kept where their horizon is within this share of the image height
+of the long lines' one."""
 PEOPLE_SHARE = 0.3
 """Pixels covered by people in at least this share of the sampled frames are ignored."""
 
@@ -85,16 +91,20 @@ def background(frames: list[np.ndarray]) -> np.ndarray:
     return np.median(np.stack(frames), axis=0).astype(np.uint8)
 
 
-def segments(gray: np.ndarray, ignore: np.ndarray | None = None) -> np.ndarray:
-    """(N, 4) straight segments x0, y0, x1, y1 (px) of a grayscale image (H, W) uint8; those whose
-    midpoint is in ``ignore`` (H, W) bool are left out."""
+def segments(gray: np.ndarray, ignore: np.ndarray | None = None, fine: bool = False) -> np.ndarray:
+    """(N, 4) straight segments x0, y0, x1, y1 (px) of a grayscale image (H, W) uint8, at least
+    ``MIN_SEGMENT`` of its diagonal long: the probabilistic Hough transform's on Canny edges (long
+    lines whatever their contrast), and with ``fine`` the line segment detector's as well
+    (``cv2.LineSegmentDetector``: sub-pixel, from the gradient; short edges such as one tile's or a
+    window's). Those whose midpoint is in ``ignore`` (H, W) bool are left out."""
     edges = cv2.Canny(gray, 40, 120)
     min_len = int(MIN_SEGMENT * math.hypot(*gray.shape[:2]))
-    found = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=max(20, min_len // 2),
+    hough = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=max(20, min_len // 2),
                             minLineLength=min_len, maxLineGap=4)
-    if found is None:
-        return np.zeros((0, 4))
-    seg = found[:, 0].astype(np.float64)
+    lsd = cv2.createLineSegmentDetector().detect(gray)[0] if fine else None
+    found = [f[:, 0].astype(np.float64) for f in (hough, lsd) if f is not None]
+    seg = np.concatenate(found) if found else np.zeros((0, 4))
+    seg = seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) >= min_len]
     if ignore is not None and len(seg):
         mid = np.round((seg[:, :2] + seg[:, 2:]) / 2).astype(int)
         mid[:, 0] = np.clip(mid[:, 0], 0, ignore.shape[1] - 1)
@@ -191,12 +201,31 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
     if people:
         share = np.mean([small(m.astype(np.uint8), cv2.INTER_NEAREST) for m in people], axis=0)
         ignore = cv2.dilate((share >= PEOPLE_SHARE).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    seg = segments(gray, ignore)
+    source_size = (source_w, round(h * source_w / w))
+    first = _from_segments(segments(gray, ignore), size[0], scale, source_size, seed)
+    if first is not None and first.focal_px > 0:
+        return first
+    # no focal from the long lines: again with the fine segments too, whose sub-pixel directions pin
+    # a far vanishing point better; kept where it finds the same horizon (or the first found none)
+    second = _from_segments(segments(gray, ignore, fine=True), size[0], scale, source_size, seed)
+    if second is None or second.focal_px <= 0:
+        return first
+    if first is None:
+        return second
+    column = source_size[0] / 2.0
+    if abs(second.y_at(column) - first.y_at(column)) > HORIZON_AGREE * source_size[1]:
+        return first
+    return replace(first, focal_px=second.focal_px, focal_log_std=second.focal_log_std)
+
+
+def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: tuple[int, int],
+                   seed: int) -> Horizon | None:
+    """The horizon (and focal) of segments (N, 4) in work px (``scale`` work px per source px), in
+    the source footage's pixels (``source_size`` (W, H)); see :func:`find_horizon`."""
     found = [f for f in vanishing_points(seg, np.random.default_rng(seed))
-             if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * size[0]]
+             if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * work_width]
     level = [f for f in found if not f.vertical]
     vertical = [f for f in found if f.vertical][:1]
-    source_size = (source_w, round(h * source_w / w))
 
     def fit(chosen: list[_Family]) -> LinesFit | None:
         to_source = np.diag([1.0, 1.0, scale])               # a vanishing point's work px -> source px
