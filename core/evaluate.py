@@ -260,6 +260,7 @@ def evaluate_samples(samples_dir: str | Path, progress: Any, device: str = "cpu"
     from core.fit.body import FitOptions
     from core.fit.focal import BASELINE_FOV_DEG, FocalEstimate, focal_from_fov
     from core.progress import Progress
+    from models.body import load_body_model
 
     root = Path(samples_dir)
     folders = sorted(p for p in root.iterdir() if (p / "ground_truth.npz").is_file() and
@@ -268,10 +269,11 @@ def evaluate_samples(samples_dir: str | Path, progress: Any, device: str = "cpu"
         folders = [f for f in folders if f.name in names]
     rows: list[dict[str, Any]] = []
     quiet = Progress("quiet")
+    model = load_body_model("mannequin-x", device=device)   # once: its first load is not fitting time
     for k, folder in enumerate(folders):
         progress.info(f"[{k + 1}/{len(folders)}] {folder.name}")
         options = FitOptions(device=device, smoothing=smoothing)
-        result = capture(folder / "footage.mp4", options, quiet)
+        result = capture(folder / "footage.mp4", options, quiet, model=model)
         people_frames = max(sum(int(p.valid.sum()) for p in result.keypoints.people), 1)
         frames = max(result.keypoints.num_frames, 1)
         variants = [("estimated", result.arrays, result.seconds["fit"])]
@@ -279,7 +281,7 @@ def evaluate_samples(samples_dir: str | Path, progress: Any, device: str = "cpu"
             width = float(result.keypoints.image_size[0])
             fixed = replace(options, focal=FocalEstimate(focal_from_fov(width, BASELINE_FOV_DEG), 0.0, "user"))
             start = time.perf_counter()
-            arrays, _ = fit_keypoints(result.keypoints, fixed, quiet)
+            arrays, _ = fit_keypoints(result.keypoints, fixed, quiet, model)
             variants.append((f"fov{BASELINE_FOV_DEG:g}", arrays, time.perf_counter() - start))
         for camera, arrays, fit_s in variants:
             row = evaluate_motion(arrays, folder / "ground_truth.npz")
