@@ -17,7 +17,7 @@ background) give ``None``, and the focal estimate works without a horizon. Taken
 the same two families also give a focal (:mod:`core.scene_focal`), where their vanishing points are
 not too far off to the side; a family of vertical edges (posts, door frames, a room's corners), at
 right angles to the ground whatever the scene, joins that fit and tests the two level families'
-right angle. A camera square to a room sees one level family only (the other is level in the
+right angle (where they fail it, the vertical with the longer of them gives the focal). A camera square to a room sees one level family only (the other is level in the
 image, at infinity): with the vertical it gives the focal and the horizon (``K^-T up``). Where the
 long lines give no focal, the families are found again with the line segment detector's short,
 sub-pixel segments added (``segments(fine=True)``), and that focal is kept where it comes with
@@ -249,6 +249,9 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
         _, line, a, b = best
         line = np.array([line[0], line[1], line[2] / scale])  # back to source pixels
         lines_fit = fit([a, b] + vertical)
+        if lines_fit is None and vertical:
+            # the level pair is not at right angles (or says little): the vertical still is, to each
+            lines_fit = fit([max((a, b), key=lambda f: f.length), vertical[0]])
         support = int(a.members.sum() + b.members.sum())
     elif level and vertical:
         # one level direction and the vertical, at right angles whatever the scene: the camera's tilt

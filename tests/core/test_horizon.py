@@ -109,11 +109,11 @@ def _floor(width: int = 640, height: int = 480, focal: float = 500.0, pitch_deg:
     return image, height / 2 - focal * math.tan(p)
 
 
-def _room(focal: float, pitch_deg: float, across: bool, width: int = 640,
+def _room(focal: float, pitch_deg: float, across: float | None, width: int = 640,
           height: int = 480) -> tuple[np.ndarray, float]:
     """A camera 1.5 m up, square to a room (yaw 0), pitched down ``pitch_deg``: floor lines running
-    away from it 1 m apart, lines across it (level in the image) if ``across``, and the vertical
-    edges of 2.5 m posts standing on the floor 4-12 m away."""
+    away from it 1 m apart, lines across them at ``across`` degrees (90: level in the image; None:
+    none), and the vertical edges of 2.5 m posts standing on the floor 4-12 m away."""
     image = np.full((height, width, 3), 170, np.uint8)
     p = math.radians(pitch_deg)
     r = np.array([[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]])
@@ -128,21 +128,32 @@ def _room(focal: float, pitch_deg: float, across: bool, width: int = 640,
     s = np.linspace(0.5, 40.0, 300)
     for k in range(-8, 9):
         draw(np.c_[np.full_like(s, k + 0.5), np.zeros_like(s), s])
-    if across:
+    if across is not None:
+        t, a = np.linspace(-20, 20, 300), math.radians(across)
         for depth in range(2, 20):
-            draw(np.c_[np.linspace(-20, 20, 300), np.zeros(300), np.full(300, float(depth))])
+            draw(np.c_[t * math.sin(a), np.zeros(300), depth + t * math.cos(a)])
     for x in np.linspace(-3.5, 3.5, 8):
         for depth in (4.0, 7.0, 12.0):
             draw(np.array([[x, 0.0, depth], [x, 2.5, depth]]), 3)
     return image, height / 2 - focal * math.tan(p)
 
 
-@pytest.mark.parametrize("across", [True, False])
-def test_the_vertical_gives_the_focal_of_a_camera_square_to_the_room(across: bool) -> None:
+@pytest.mark.parametrize("across", [90.0, None])
+def test_the_vertical_gives_the_focal_of_a_camera_square_to_the_room(across: float | None) -> None:
     # looking straight along the floor's lines the level families alone give no focal (one is level
     # in the image); the posts' vertical edges are at right angles to the floor whatever the room,
     # so with the lines running away they give it, and the horizon even without lines across
     image, horizon_y = _room(450.0, 10.0, across)
+    found = find_horizon([image])
+    assert found is not None and abs(found.y_at(320) - horizon_y) < 3.0, (found, horizon_y)
+    assert abs(math.log(found.focal_px / 450.0)) < 0.05, found
+
+
+def test_level_lines_not_at_right_angles_give_way_to_the_vertical() -> None:
+    # floor lines crossing at 60 degrees: taken at right angles they give a wrong focal, which the
+    # posts' vertical edges refuse (three families that do not fit); the vertical with the longer
+    # level family still is at right angles, and gives the focal
+    image, horizon_y = _room(450.0, 10.0, 60.0)
     found = find_horizon([image])
     assert found is not None and abs(found.y_at(320) - horizon_y) < 3.0, (found, horizon_y)
     assert abs(math.log(found.focal_px / 450.0)) < 0.05, found
