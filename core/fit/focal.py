@@ -30,13 +30,13 @@ The horizon's two families of level lines, taken at right angles, give the focal
 neither is level in the image, and so do one and the vertical (:mod:`core.scene_focal`). That
 joins the estimate as one more Gaussian term in log focal, where it is within
 ``SCENE_CHECK_SIGMA`` of the people's perspective with the prior (the right angle of two level
-directions is an assumption). Measured (2026-12-06, ``python -m core
-evaluate``, ``bench/bench_focal.py``): default 13.6 -> 1.9 %, hands_clap_35mm 20.9 -> 2.8 % (from
-the fine segments, :mod:`core.horizon`), long_85mm 49.5 -> 20.2 %, medium_50mm 23.4 -> 11.8 %;
-calibration clips 20 mm 43 -> 1.5 %, 28 mm 7 -> 1.4 %, 35 mm from below 17 -> 5.6 %, 50 mm 44 ->
-14.5 %, 70 mm 39 -> 8.5 %. The close-up, the three walkers and the 24 mm walker look straight along
-one family (its lines level in the image): no focal from the scene, unchanged;
-with posts' vertical edges in view (``cal_24mm_posts``, such a camera) the scene gives it: 2.5 %.
+directions is an assumption). Measured (2026-12-06, ``python -m core evaluate``,
+``bench/bench_focal.py``): default 13.6 -> 1.9 %, hands_clap_35mm 20.9 -> 2.8 % (from the fine
+segments, :mod:`core.horizon`), long_85mm 49.5 -> 20.2 %, medium_50mm 23.4 -> 11.8 %; calibration
+clips 20 mm 43 -> 1.5 %, 28 mm 7 -> 1.4 %, 35 mm from below 17 -> 5.6 %, 50 mm 44 -> 14.5 %, 70 mm
+39 -> 8.5 %. The close-up, the three walkers and the 24 mm walker look straight along one family
+(its lines level in the image): no focal from the scene, unchanged; with posts' vertical edges in
+view (``cal_24mm_posts``, such a camera) the scene gives it: 2.5 %.
 
 Measured (``bench/bench_focal.py``, ``python -m core evaluate``, 2026-12-05; error of the
 estimate, posterior with the prior): closeup_24mm 67 -> 13 %, hands_clap_35mm 22 -> 18 % (upper
@@ -151,9 +151,9 @@ class LensPrior:
 @dataclass(frozen=True)
 class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
-    ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata; body captures refine it) or
-    ``user``; upright: people were stood upright on the scene's horizon; scene: the scene's level
-    lines at right angles were joined to the estimate (:mod:`core.scene_focal`)."""
+    ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata, refined by what the pixels
+    measure) or ``user``; upright: people were stood upright on the scene's horizon; scene: the
+    scene's lines at right angles were joined to the estimate (:mod:`core.scene_focal`)."""
 
     focal_px: float
     std_px: float
