@@ -241,15 +241,15 @@ def track_hands(frames: Iterable, fps: float, image_size: tuple[int, int], progr
 
 def _hands_mask(shape: tuple[int, ...], hands: dict[str, HandLandmarks | None]) -> np.ndarray:
     """(H, W) bool: each found hand's landmarks' convex hull, grown by a fifth of the hand's size."""
-    mask = np.zeros(shape[:2], np.uint8)
+    mask = np.zeros(shape[:2], bool)
     for hand in hands.values():
         if hand is None:
             continue
-        pts = np.round(hand.points_2d).astype(np.int32)
-        cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
+        one = np.zeros(shape[:2], np.uint8)
+        cv2.fillConvexPoly(one, cv2.convexHull(np.round(hand.points_2d).astype(np.int32)), 1)
         grow = max(3, int(0.2 * float(np.ptp(hand.points_2d, axis=0).max())))
-        mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    return mask > 0
+        mask |= cv2.dilate(one, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+    return mask
 
 
 def load_hand_models(mano_dir: str, device: str = "cpu") -> dict:
