@@ -330,3 +330,9 @@ def test_hands_are_masked_out_of_the_scene() -> None:
     ys, xs = np.nonzero(mask)
     assert ys.min() < 200 - 8 and ys.max() > 260 + 8            # grown by a fifth of the hand's size
     assert not _hands_mask((480, 640, 3), {"left": None, "right": None}).any()
+    # a big hand beside it grows by its own size only: the small one's region stays as it was
+    big = np.array([[450.0 + 10 * (k % 5), 100.0 + 10 * k] for k in range(21)])   # 40 x 200 px
+    both = _hands_mask((480, 640, 3), {"left": SimpleNamespace(points_2d=pts),
+                                       "right": SimpleNamespace(points_2d=big)})
+    np.testing.assert_array_equal(both[:, :400], mask[:, :400])
+    assert both[200, 470] and not mask[200, 470]
