@@ -19,9 +19,10 @@ not too far off to the side; a family of vertical edges (posts, door frames, a r
 right angles to the ground whatever the scene, joins that fit and tests the two level families'
 right angle (where they fail it, the vertical with the longer of them gives the focal). A camera
 square to a room sees one level family only (the other is level in the image, at infinity): with
-the vertical it gives the focal and the horizon (``K^-T up``). Where the long lines give no focal, the families are found again with the line segment detector's short,
-sub-pixel segments added (``segments(fine=True)``), and that focal is kept where it comes with
-the same horizon: a family nearly level in the image (hands_clap_35mm) is placed by them.
+the vertical it gives the focal and the horizon (``K^-T up``). Where the long lines give no focal,
+the families are found again with the line segment detector's short, sub-pixel segments added
+(``segments(fine=True)``), and that focal is kept where it comes with the same horizon: a family
+nearly level in the image (hands_clap_35mm) is placed by them.
 """
 
 from __future__ import annotations
@@ -97,14 +98,32 @@ def segments(gray: np.ndarray, ignore: np.ndarray | None = None, fine: bool = Fa
     lines whatever their contrast), and with ``fine`` the line segment detector's as well
     (``cv2.LineSegmentDetector``: sub-pixel, from the gradient; short edges such as one tile's or a
     window's). Those whose midpoint is in ``ignore`` (H, W) bool are left out."""
-    edges = cv2.Canny(gray, 40, 120)
-    min_len = int(MIN_SEGMENT * math.hypot(*gray.shape[:2]))
-    hough = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=max(20, min_len // 2),
+    found = [_hough_segments(gray)] + ([_fine_segments(gray)] if fine else [])
+    return _kept(np.concatenate(found), gray.shape, ignore)
+
+
+def _min_length(shape: tuple[int, ...]) -> int:
+    """Shortest segment kept (px) in an image of ``shape``: ``MIN_SEGMENT`` of its diagonal."""
+    return int(MIN_SEGMENT * math.hypot(*shape[:2]))
+
+
+def _hough_segments(gray: np.ndarray) -> np.ndarray:
+    """(N, 4) px: the probabilistic Hough transform's segments on Canny edges."""
+    min_len = _min_length(gray.shape)
+    found = cv2.HoughLinesP(cv2.Canny(gray, 40, 120), 1, np.pi / 720, threshold=max(20, min_len // 2),
                             minLineLength=min_len, maxLineGap=4)
-    lsd = cv2.createLineSegmentDetector().detect(gray)[0] if fine else None
-    found = [f[:, 0].astype(np.float64) for f in (hough, lsd) if f is not None]
-    seg = np.concatenate(found) if found else np.zeros((0, 4))
-    seg = seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) >= min_len]
+    return np.zeros((0, 4)) if found is None else found[:, 0].astype(np.float64)
+
+
+def _fine_segments(gray: np.ndarray) -> np.ndarray:
+    """(N, 4) px: the line segment detector's segments."""
+    found = cv2.createLineSegmentDetector().detect(gray)[0]
+    return np.zeros((0, 4)) if found is None else found[:, 0].astype(np.float64)
+
+
+def _kept(seg: np.ndarray, shape: tuple[int, ...], ignore: np.ndarray | None) -> np.ndarray:
+    """The segments (N, 4) px at least ``_min_length`` long whose midpoint is not in ``ignore``."""
+    seg = seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) >= _min_length(shape)]
     if ignore is not None and len(seg):
         mid = np.round((seg[:, :2] + seg[:, 2:]) / 2).astype(int)
         mid[:, 0] = np.clip(mid[:, 0], 0, ignore.shape[1] - 1)
@@ -202,12 +221,15 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
         share = np.mean([small(m.astype(np.uint8), cv2.INTER_NEAREST) for m in people], axis=0)
         ignore = cv2.dilate((share >= PEOPLE_SHARE).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     source_size = (source_w, round(h * source_w / w))
-    first = _from_segments(segments(gray, ignore), size[0], scale, source_size, seed)
+    long_lines = segments(gray, ignore)
+    first = _from_segments(long_lines, size[0], scale, source_size, seed)
     if first is not None and first.focal_px > 0:
         return first
-    # no focal from the long lines: again with the fine segments too, whose sub-pixel directions pin
-    # a far vanishing point better; kept where it finds the same horizon (or the first found none)
-    second = _from_segments(segments(gray, ignore, fine=True), size[0], scale, source_size, seed)
+    # no focal from the long lines: again with the fine segments too (as ``segments(fine=True)``, the
+    # long lines not found twice), whose sub-pixel directions pin a far vanishing point better; kept
+    # where it finds the same horizon (or the first found none)
+    with_fine = np.concatenate([long_lines, _kept(_fine_segments(gray), gray.shape, ignore)])
+    second = _from_segments(with_fine, size[0], scale, source_size, seed)
     if second is None or second.focal_px <= 0:
         return first
     if first is None:

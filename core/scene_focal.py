@@ -118,6 +118,9 @@ def _distances(seg: np.ndarray, point: np.ndarray) -> np.ndarray:
 
 
 def _focal(width: float, fov_deg: float) -> float:
+    """Focal (px) of a horizontal field of view (degrees): :func:`core.fit.focal.focal_from_fov`
+    without its input check, restated because that module imports torch, which detection (the
+    horizon is found there) does not load."""
     return 0.5 * width / math.tan(math.radians(fov_deg) / 2.0)
 
 

@@ -235,4 +235,5 @@ def test_fine_segments_find_a_real_photos_short_edges(opencv_doc_data: Path) -> 
 
     long_only, fine = segments(gray), segments(gray, fine=True)
     assert len(fine) > len(long_only)
-    assert vertical_family(long_only) < MIN_FAMILY_SEGMENTS <= 2 * MIN_FAMILY_SEGMENTS <= vertical_family(fine)
+    assert vertical_family(long_only) < MIN_FAMILY_SEGMENTS
+    assert vertical_family(fine) >= 2 * MIN_FAMILY_SEGMENTS
