@@ -23,17 +23,27 @@ the vertical it gives the focal and the horizon (``K^-T up``). Where the long li
 the families are found again with the line segment detector's short, sub-pixel segments added
 (``segments(fine=True)``), and that focal is kept where it comes with the same horizon: a family
 nearly level in the image (hands_clap_35mm) is placed by them.
+
+Before all that, two level families and the vertical that fit at right angles, with the principal
+point they fix (their vanishing points' orthocentre) at the image centre, are taken first, from the
+long lines or else the fine segments, whatever the longest pair says: three directions test the
+right angle two only assume, so these families may be half the usual size. Real footage needs
+this: on a real static camera watching people cross a campus road (opencv-doc vtest.avi, PETS 2009
+View_001, calibrated at 1190 px) the longest families mix kerbs of different directions, and the
+three at right angles give 1197 px; on photos without three such directions in view (leuvenB's
+cobbles, drawings) chance alignments pass the misfit test but put the principal point far off.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from core.scene_focal import LinesFit, right_angle_focal
+from core.scene_focal import LinesFit, centred, right_angle_focal
 
 WORK_PX = 960
 """Frames are scaled down to at most this width before looking for lines."""
@@ -50,6 +60,10 @@ MAX_ROLL_DEG = 20.0
 VERTICAL_DEG = 30.0
 """A family whose segments are on average within this angle of the image's vertical is the
 world's vertical direction (walls' edges, people), not a direction on the ground."""
+LOOSE_SHARE = 0.5
+"""Three families that fit at right angles (two level ones and the vertical) need only this share
+of ``MIN_FAMILY_SEGMENTS`` and ``MIN_FAMILY_LENGTH`` each (the vertical's length as a share of the
+image's height: upright edges span heights)."""
 HORIZON_AGREE = 0.01
 """The fine segments' focal is kept where their horizon is within this share of the image height
 of the long lines' one."""
@@ -63,12 +77,14 @@ class Horizon:
     (a, b) a unit vector, b > 0; ``support``: the number of segments of the two families it comes
     from (two level ones, or one and the vertical); ``focal_px`` and ``focal_log_std``: the focal
     the families give taken at right angles (:mod:`core.scene_focal`; px and 1-sigma of log focal),
-    0 where they say little."""
+    0 where they say little; ``tested``: they come from three families that fit at right angles (two
+    level ones and the vertical), which tests the right angle the two alone assume."""
 
     line: np.ndarray
     support: int
     focal_px: float = 0.0
     focal_log_std: float = 0.0
+    tested: bool = False
 
     def y_at(self, x: float) -> float:
         """Image row (px) of the horizon at column ``x`` (px)."""
@@ -223,13 +239,18 @@ def find_horizon(frames: list[np.ndarray], people: list[np.ndarray] | None = Non
     source_size = (source_w, round(h * source_w / w))
     long_lines = segments(gray, ignore)
     first = _from_segments(long_lines, size[0], scale, source_size, seed)
-    if first is not None and first.focal_px > 0:
+    if first is not None and first.tested:
         return first
-    # no focal from the long lines: again with the fine segments too (as ``segments(fine=True)``, the
-    # long lines not found twice), whose sub-pixel directions pin a far vanishing point better; kept
-    # where it finds the same horizon (or the first found none)
+    # again with the fine segments too (as ``segments(fine=True)``, the long lines not found twice),
+    # whose sub-pixel directions pin a far vanishing point better: taken where three families fit
+    # at right angles there; else its focal is kept where the long lines gave none and it finds
+    # the same horizon (or the long lines found none)
     with_fine = np.concatenate([long_lines, _kept(_fine_segments(gray), gray.shape, ignore)])
     second = _from_segments(with_fine, size[0], scale, source_size, seed)
+    if second is not None and second.tested:
+        return second
+    if first is not None and first.focal_px > 0:
+        return first
     if second is None or second.focal_px <= 0:
         return first
     if first is None:
@@ -244,27 +265,29 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
                    seed: int) -> Horizon | None:
     """The horizon (and focal) of segments (N, 4) in work px (``scale`` work px per source px), in
     the source footage's pixels (``source_size`` (W, H)); see :func:`find_horizon`."""
-    found = [f for f in vanishing_points(seg, np.random.default_rng(seed))
-             if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * work_width]
-    level = [f for f in found if not f.vertical]
-    vertical = [f for f in found if f.vertical][:1]
-
     def fit(chosen: list[_Family]) -> LinesFit | None:
         to_source = np.diag([1.0, 1.0, scale])               # a vanishing point's work px -> source px
         return right_angle_focal([(seg[f.members] / scale, to_source @ f.point) for f in chosen], source_size)
 
-    best: tuple[float, np.ndarray, _Family, _Family] | None = None
-    for i, a in enumerate(level):
-        for b in level[i + 1:]:
-            line = np.cross(a.point, b.point)
-            if np.linalg.norm(line[:2]) < 1e-12:
-                continue
-            line = line / np.linalg.norm(line[:2])
-            if abs(line[0]) > math.sin(math.radians(MAX_ROLL_DEG)):
-                continue
-            score = a.length + b.length
-            if best is None or score > best[0]:
-                best = (score, line, a, b)
+    def fit_centred(chosen: list[_Family]) -> LinesFit | None:
+        lines_fit = fit(chosen)
+        if lines_fit is None or not centred([seg[f.members] / scale for f in chosen], lines_fit, source_size):
+            return None
+        return lines_fit
+
+    rng = np.random.default_rng(seed)
+    families = vanishing_points(seg, rng)
+    tested = _tested(families + _vertical_family(seg, families, rng), fit_centred,
+                     (work_width, source_size[1] * scale))
+    if tested is not None:
+        line, lines_fit, support = tested
+        line = np.array([line[0], line[1], line[2] / scale])  # back to source pixels
+        return Horizon(line if line[1] > 0 else -line, support, lines_fit.focal_px, lines_fit.log_std, True)
+    found = [f for f in families
+             if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * work_width]
+    level = [f for f in found if not f.vertical]
+    vertical = [f for f in found if f.vertical][:1]
+    best = next(iter(_level_pairs(level)), None)
     if best is not None:
         # two level directions: the line through their vanishing points; taken at right angles (with
         # the vertical where it shows, which tests that) they give the focal
@@ -294,6 +317,57 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
     if lines_fit is None:
         return Horizon(line, support)
     return Horizon(line, support, lines_fit.focal_px, lines_fit.log_std)
+
+
+def _tested(families: list[_Family], fit: Callable[[list[_Family]], LinesFit | None],
+            work_size: tuple[float, float]) -> tuple[np.ndarray, LinesFit, int] | None:
+    """Two level families and the vertical that ``fit`` at right angles (with the principal point
+    they fix at the image centre: :func:`core.scene_focal.centred`), a test chance alignments of
+    clutter fail, so smaller families count (``LOOSE_SHARE`` of a frame ``work_size`` (W, H) px: a
+    street's few kerbs and facades). The longest such level pair: (its horizon (3,) work px, the
+    fit, the level families' segment count), or None."""
+    loose = [f for f in families if f.members.sum() >= LOOSE_SHARE * MIN_FAMILY_SEGMENTS
+             and f.length >= LOOSE_SHARE * MIN_FAMILY_LENGTH * work_size[1 if f.vertical else 0]]
+    for up in [f for f in loose if f.vertical][:1]:
+        for _, line, a, b in _level_pairs([f for f in loose if not f.vertical]):
+            lines_fit = fit([a, b, up])
+            if lines_fit is not None:
+                return line, lines_fit, int(a.members.sum() + b.members.sum())
+    return None
+
+
+def _vertical_family(seg: np.ndarray, families: list[_Family], rng: np.random.Generator) -> list[_Family]:
+    """The vertical family among the steep segments (N, 4) px that none of ``families`` took, where
+    none of them is vertical (upright edges are often fewer than a scene's level lines): [] or one."""
+    if any(f.vertical for f in families):
+        return []
+    direction = seg[:, 2:] - seg[:, :2]
+    steep = np.abs(direction[:, 1]) > math.cos(math.radians(VERTICAL_DEG)) * np.linalg.norm(direction, axis=1)
+    for f in families:
+        steep &= ~f.members
+    index = np.nonzero(steep)[0]
+    found = [f for f in vanishing_points(seg[index], rng, count=1) if f.vertical]
+    if not found:
+        return []
+    members = np.zeros(len(seg), bool)
+    members[index[found[0].members]] = True
+    return [replace(found[0], members=members)]
+
+
+def _level_pairs(level: list[_Family]) -> list[tuple[float, np.ndarray, _Family, _Family]]:
+    """Pairs of level families whose horizon (the line through their vanishing points, (3,) work px,
+    (a, b) a unit vector) is at most ``MAX_ROLL_DEG`` from level: (summed length px, line, a, b), the
+    longest first."""
+    pairs = []
+    for i, a in enumerate(level):
+        for b in level[i + 1:]:
+            line = np.cross(a.point, b.point)
+            if np.linalg.norm(line[:2]) < 1e-12:
+                continue
+            line = line / np.linalg.norm(line[:2])
+            if abs(line[0]) <= math.sin(math.radians(MAX_ROLL_DEG)):
+                pairs.append((a.length + b.length, line, a, b))
+    return sorted(pairs, key=lambda pair: -pair[0])
 
 
 class HorizonSampler:

@@ -237,3 +237,36 @@ def test_fine_segments_find_a_real_photos_short_edges(opencv_doc_data: Path) -> 
     assert len(fine) > len(long_only)
     assert vertical_family(long_only) < MIN_FAMILY_SEGMENTS
     assert vertical_family(fine) >= 2 * MIN_FAMILY_SEGMENTS
+
+
+PETS_FOCAL_PX = (1185.0, 1194.6)
+"""opencv-doc's vtest.avi is PETS 2009 (S2 L1) View_001, 768x576: its published calibration (Tsai;
+the projection matrix as given in github.com/gustavofuhr/selfcalib_poles, pets_config.m) has these
+focals (x, y; principal point (324, 283), 60 px left of the centre) ..."""
+PETS_HORIZON = (-53.78, -0.05438)
+"""... and the horizon at row ``a + b x`` (px), above the frame."""
+
+
+def test_real_street_footage_gives_its_calibrated_focal(opencv_doc_data: Path) -> None:
+    """A real static camera watching people cross a campus road (opencv-doc vtest.avi, PETS 2009
+    View_001): kerbs and a facade in two level directions, a few upright edges. The greedy families
+    alone mix them; the three taken together at right angles, with the principal point they fix at
+    the centre, give the calibration's focal (measured 1197 px, 0.6 % off) and its horizon."""
+    sampler = HorizonSampler()
+    with open_footage(opencv_doc_data / "vtest.avi") as footage:
+        for frame in footage:
+            sampler.add(frame.image)
+    found = sampler.horizon(768)
+    assert found is not None and found.tested
+    assert abs(math.log(found.focal_px / math.sqrt(PETS_FOCAL_PX[0] * PETS_FOCAL_PX[1]))) < 0.05
+    for x in (0.0, 768.0):
+        assert abs(found.y_at(x) - (PETS_HORIZON[0] + PETS_HORIZON[1] * x)) < 20.0
+
+
+@pytest.mark.parametrize("name", ["leuvenB.jpg", "pic2.png", "pic3.png", "pic4.png", "rubberwhale2.png"])
+def test_chance_alignments_are_not_taken_as_three_right_angles(opencv_doc_data: Path, name: str) -> None:
+    """Real photos and drawings with no three directions at right angles in view (a cobbled street
+    whose facades' lines are broken by clutter, drawn shapes, a toy scene): families of a few
+    segments can fit at right angles by chance, but not with the principal point at the centre."""
+    found = find_horizon([cv2.imread(str(opencv_doc_data / name))])
+    assert found is None or not found.tested

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from core.scene_focal import MIN_LOG_STD, right_angle_focal
+from core.scene_focal import MIN_LOG_STD, centred, right_angle_focal
 from models.kinematics import axis_angle_to_matrix_np
 
 SIZE = (640, 480)
@@ -134,6 +134,24 @@ def test_one_level_family_and_the_vertical_give_the_focal_and_the_tilt(focal: fl
         three = right_angle_focal([(a, _vanishing(k, rot, z)), (b, _vanishing(k, rot, np.array([1.0, 0, 0]))),
                                    (v, _vanishing(k, rot, up))], SIZE)
         assert three is not None and abs(math.log(three.focal_px / focal)) < 0.05
+
+
+@pytest.mark.parametrize("shift_px", [0.0, 60.0])
+def test_three_families_must_fix_the_principal_point_at_the_centre(shift_px: float) -> None:
+    # three families at right angles fix the principal point (their vanishing points' orthocentre);
+    # with 2 px of noise, a camera whose principal point is 60 px right and 30 px down still passes
+    # the misfit test, but not the test that the point they fix is the centre the fit assumes
+    k, rot = _camera(500.0, 30.0, 10.0)
+    k[0, 2] += shift_px
+    k[1, 2] += shift_px / 2
+    rng = np.random.default_rng(3)
+    x, z, up = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
+    families = [(_family(k, rot, z, x, rng, 2.0), _vanishing(k, rot, z)),
+                (_family(k, rot, x, z, rng, 2.0), _vanishing(k, rot, x)),
+                (_verticals(k, rot, rng, 2.0), _vanishing(k, rot, up))]
+    found = right_angle_focal(families, SIZE)
+    assert found is not None and abs(math.log(found.focal_px / 500.0)) < 0.1
+    assert centred([seg for seg, _ in families], found, SIZE) is (shift_px == 0.0)
 
 
 def test_real_webcam_photos_of_a_chessboard(opencv_doc_data) -> None:
