@@ -64,6 +64,8 @@ LOOSE_SHARE = 0.5
 """Three families that fit at right angles (two level ones and the vertical) need only this share
 of ``MIN_FAMILY_SEGMENTS`` and ``MIN_FAMILY_LENGTH`` each (the vertical's length as a share of the
 image's height: upright edges span heights)."""
+TESTED_PAIRS = 3
+"""At most this many level pairs, the longest, are tried with the vertical."""
 HORIZON_AGREE = 0.01
 """The fine segments' focal is kept where their horizon is within this share of the image height
 of the long lines' one."""
@@ -329,7 +331,7 @@ def _tested(families: list[_Family], fit: Callable[[list[_Family]], LinesFit | N
     loose = [f for f in families if f.members.sum() >= LOOSE_SHARE * MIN_FAMILY_SEGMENTS
              and f.length >= LOOSE_SHARE * MIN_FAMILY_LENGTH * work_size[1 if f.vertical else 0]]
     for up in [f for f in loose if f.vertical][:1]:
-        for _, line, a, b in _level_pairs([f for f in loose if not f.vertical]):
+        for _, line, a, b in _level_pairs([f for f in loose if not f.vertical])[:TESTED_PAIRS]:
             lines_fit = fit([a, b, up])
             if lines_fit is not None:
                 return line, lines_fit, int(a.members.sum() + b.members.sum())

@@ -278,7 +278,7 @@ def test_capture_of_mirrored_footage_through_the_cli(mirrored_basketball: Path, 
 @pytest.mark.slow
 def test_real_street_footage_captures_its_calibrated_focal(opencv_doc_data: Path) -> None:
     """Real footage with a known camera: opencv-doc's vtest.avi is PETS 2009 View_001, calibrated at
-    1185/1195 px (tests/core/test_horizon.py, PETS_FOCAL_PX), people 10-25 m away crossing a campus
+    1185/1195 px (tests/core/test_horizon.py, PETS_FOCAL_PX), people 12-30 m away crossing a campus
     road. From every 4th frame: the scene's lines at right angles give the focal (horizon stage),
     the people stood on that horizon agree, and the capture's focal is within 10 % (measured 1227 px,
     +3 %; the people's perspective alone said 2376 px, +100 %, as distant people say little)."""
