@@ -281,7 +281,8 @@ def test_real_street_footage_captures_its_calibrated_focal(opencv_doc_data: Path
     1185/1195 px (tests/core/test_horizon.py, PETS_FOCAL_PX), people 12-30 m away crossing a campus
     road. From every 4th frame: the scene's lines at right angles give the focal (horizon stage),
     the people stood on that horizon agree, and the capture's focal is within 10 % (measured 1227 px,
-    +3 %; the people's perspective alone said 2376 px, +100 %, as distant people say little)."""
+    +3 %; before the three families at right angles were looked for, 2087 px, +75 %: distant people
+    say little of the focal)."""
     from core.capture import fit_keypoints
     from core.fit.body import FitOptions
     from tests.core.test_horizon import PETS_FOCAL_PX
