@@ -29,14 +29,15 @@ walker) the vertical joins the fit: +1.0 %, where the tiles alone give nothing. 
 static camera over a campus road (opencv-doc vtest.avi, PETS 2009 View_001, calibrated 1190 px, the
 principal point 60 px off the centre): +0.6 % from two level families and the vertical
 (:func:`core.horizon.find_horizon`). Real photos: the opencv-doc webcam's chessboards, see
-``MIN_LOG_STD``. Drawn floors, projected segments and those
-photos: tests/core/test_scene_focal.py, tests/core/test_horizon.py.
+``MIN_LOG_STD``. Drawn floors, projected segments and those photos: tests/core/test_scene_focal.py,
+tests/core/test_horizon.py.
 
 Between two level families the right angle is an assumption the two alone cannot test (two
 vanishing points and a focal with a rotation have the same four degrees of freedom), so
 :func:`core.fit.focal.estimate_focal` checks the result against the people's perspective and the
 prior before trusting it. A vertical family tests it: three families that do not fit at right
-angles (``MAX_MISFIT``; 5 degrees off is 6x the misfit on projected segments) give no focal.
+angles (``MAX_MISFIT``; 5 degrees off is 6x the misfit on projected segments) give no focal, and
+three families fix the principal point, which must then be the centre (:func:`centred`).
 """
 
 from __future__ import annotations
@@ -72,8 +73,6 @@ PRIOR_PX = 0.3
 MAX_MISFIT = 2.0
 """Three families fit at right angles when their segments' mean squared distance from the fitted
 vanishing points is at most this many times that from each family's own vanishing point."""
-
-
 MAX_CENTRE_CHI2 = 5.99
 """Three families pass :func:`centred` where the principal point they fit lies within this squared
 Mahalanobis distance of the image centre (95 % of a chi-square with two degrees of freedom)."""
