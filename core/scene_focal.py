@@ -73,6 +73,8 @@ PRIOR_PX = 0.3
 MAX_MISFIT = 2.0
 """Three families fit at right angles when their segments' mean squared distance from the fitted
 vanishing points is at most this many times that from each family's own vanishing point."""
+MAX_EVALUATIONS = 100
+"""Each straight-line fit stops after this many evaluations (a level family lets it wander for hundreds)."""
 MAX_CENTRE_CHI2 = 5.99
 """Three families pass :func:`centred` where the principal point they fit lies within this squared
 Mahalanobis distance of the image centre (95 % of a chi-square with two degrees of freedom)."""
@@ -192,7 +194,7 @@ def right_angle_focal(families: list[tuple[np.ndarray, np.ndarray]], image_size:
             continue
         d2 /= np.linalg.norm(d2)
         start = np.r_[Rotation.from_matrix(np.c_[d1, d2, np.cross(d1, d2)]).as_rotvec(), math.log(f0)]
-        fit = least_squares(straight, start, args=(segs, center), bounds=(lower, upper))
+        fit = least_squares(straight, start, args=(segs, center), bounds=(lower, upper), max_nfev=MAX_EVALUATIONS)
         if np.isfinite(fit.cost) and (best is None or fit.cost < best.cost):
             best = fit
     if best is None:
