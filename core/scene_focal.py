@@ -194,7 +194,8 @@ def right_angle_focal(families: list[tuple[np.ndarray, np.ndarray]], image_size:
             continue
         d2 /= np.linalg.norm(d2)
         start = np.r_[Rotation.from_matrix(np.c_[d1, d2, np.cross(d1, d2)]).as_rotvec(), math.log(f0)]
-        fit = least_squares(straight, start, args=(segs, center), bounds=(lower, upper), max_nfev=MAX_EVALUATIONS)
+        fit = least_squares(straight, start, args=(segs, center), bounds=(lower, upper),
+                            max_nfev=MAX_EVALUATIONS)
         if np.isfinite(fit.cost) and (best is None or fit.cost < best.cost):
             best = fit
     if best is None:
