@@ -283,8 +283,7 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
                      (work_width, source_size[1] * scale))
     if tested is not None:
         line, lines_fit, support = tested
-        line = np.array([line[0], line[1], line[2] / scale])  # back to source pixels
-        return Horizon(line if line[1] > 0 else -line, support, lines_fit.focal_px, lines_fit.log_std, True)
+        return Horizon(_to_source(line, scale), support, lines_fit.focal_px, lines_fit.log_std, True)
     found = [f for f in families
              if f.members.sum() >= MIN_FAMILY_SEGMENTS and f.length >= MIN_FAMILY_LENGTH * work_width]
     level = [f for f in found if not f.vertical]
@@ -294,7 +293,7 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
         # two level directions: the line through their vanishing points; taken at right angles (with
         # the vertical where it shows, which tests that) they give the focal
         _, line, a, b = best
-        line = np.array([line[0], line[1], line[2] / scale])  # back to source pixels
+        line = _to_source(line, scale)
         lines_fit = fit([a, b] + vertical)
         if lines_fit is None and vertical:
             # the level pair is not at right angles (or says little): the vertical still is, to each
@@ -308,14 +307,12 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
             return None
         f = lines_fit.focal_px
         k = np.array([[f, 0.0, source_size[0] / 2], [0.0, f, source_size[1] / 2], [0.0, 0.0, 1.0]])
-        line = np.linalg.inv(k).T @ lines_fit.rotation[:, 1]
-        line = line / np.linalg.norm(line[:2])
+        line = _to_source(np.linalg.inv(k).T @ lines_fit.rotation[:, 1], 1.0)
         if abs(line[0]) > math.sin(math.radians(MAX_ROLL_DEG)):
             return None
         support = int(level[0].members.sum() + vertical[0].members.sum())
     else:
         return None
-    line = line if line[1] > 0 else -line
     if lines_fit is None:
         return Horizon(line, support)
     return Horizon(line, support, lines_fit.focal_px, lines_fit.log_std)
@@ -330,12 +327,22 @@ def _tested(families: list[_Family], fit: Callable[[list[_Family]], LinesFit | N
     fit, the level families' segment count), or None."""
     loose = [f for f in families if f.members.sum() >= LOOSE_SHARE * MIN_FAMILY_SEGMENTS
              and f.length >= LOOSE_SHARE * MIN_FAMILY_LENGTH * work_size[1 if f.vertical else 0]]
-    for up in [f for f in loose if f.vertical][:1]:
-        for _, line, a, b in _level_pairs([f for f in loose if not f.vertical])[:TESTED_PAIRS]:
-            lines_fit = fit([a, b, up])
-            if lines_fit is not None:
-                return line, lines_fit, int(a.members.sum() + b.members.sum())
+    up = next((f for f in loose if f.vertical), None)
+    if up is None:
+        return None
+    for _, line, a, b in _level_pairs([f for f in loose if not f.vertical])[:TESTED_PAIRS]:
+        lines_fit = fit([a, b, up])
+        if lines_fit is not None:
+            return line, lines_fit, int(a.members.sum() + b.members.sum())
     return None
+
+
+def _to_source(line: np.ndarray, scale: float) -> np.ndarray:
+    """A line (3,) in work px (``scale`` work px per source px) in source px, scaled so that (a, b) is
+    a unit vector with b > 0."""
+    line = np.array([line[0], line[1], line[2] / scale])
+    line = line / np.linalg.norm(line[:2])
+    return line if line[1] > 0 else -line
 
 
 def _vertical_family(seg: np.ndarray, families: list[_Family], rng: np.random.Generator) -> list[_Family]:

@@ -104,14 +104,8 @@ def centred(segments: list[np.ndarray], fit: LinesFit, image_size: tuple[int, in
     center = np.array(image_size, np.float64) / 2.0
     segs = [_straighten(np.asarray(seg, np.float64), fit.distortion, center) for seg in segments]
 
-    def residuals(params: np.ndarray) -> np.ndarray:
-        rot = Rotation.from_rotvec(params[:3]).as_matrix()
-        f = math.exp(params[3])
-        k = np.array([[f, 0.0, center[0] + params[4]], [0.0, f, center[1] + params[5]], [0.0, 0.0, 1.0]])
-        return np.concatenate([_distances(seg, k @ rot[:, column]) for column, seg in enumerate(segs)])
-
     start = np.r_[Rotation.from_matrix(fit.rotation).as_rotvec(), math.log(fit.focal_px), 0.0, 0.0]
-    best = least_squares(residuals, start)
+    best = least_squares(lambda params: _lines(params[:4], segs, center + params[4:]), start)
     sigma2 = max(float(best.fun @ best.fun) / max(len(best.fun) - 6, 1), 1e-6)
     cov = np.linalg.pinv(best.jac.T @ best.jac)[4:, 4:] * sigma2
     offset = best.x[4:]
@@ -124,12 +118,18 @@ def _residuals(params: np.ndarray, families: list[np.ndarray], center: np.ndarra
     (px) of each straightened segment's second end from the line through its midpoint and its
     family's vanishing point (family k: the rotation's column k), then the distortion's prior
     (``PRIOR_PX * distortion / DISTORTION_STD``)."""
-    rot = Rotation.from_rotvec(params[:3]).as_matrix()
-    f = math.exp(params[3])
-    k = np.array([[f, 0.0, center[0]], [0.0, f, center[1]], [0.0, 0.0, 1.0]])
-    lines = [_distances(_straighten(seg, params[4], center), k @ rot[:, column])
-             for column, seg in enumerate(families)]
-    return np.concatenate(lines + [[PRIOR_PX * params[4] / DISTORTION_STD]])
+    lines = _lines(params[:4], [_straighten(seg, params[4], center) for seg in families], center)
+    return np.r_[lines, PRIOR_PX * params[4] / DISTORTION_STD]
+
+
+def _lines(camera: np.ndarray, families: list[np.ndarray], principal: np.ndarray) -> np.ndarray:
+    """camera: rotation vector (3,) and log focal; families: K <= 3 arrays (N_k, 4) of segments px;
+    principal: (2,) principal point px -> (sum N_k,) signed distances (px) of each segment's second
+    end from the line through its midpoint and its family's vanishing point (the rotation's column k)."""
+    rot = Rotation.from_rotvec(camera[:3]).as_matrix()
+    f = math.exp(camera[3])
+    k = np.array([[f, 0.0, principal[0]], [0.0, f, principal[1]], [0.0, 0.0, 1.0]])
+    return np.concatenate([_distances(seg, k @ rot[:, column]) for column, seg in enumerate(families)])
 
 
 def _straighten(seg: np.ndarray, distortion: float, center: np.ndarray) -> np.ndarray:
