@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from core.scene_focal import LinesFit, centred, right_angle_focal
+from core.tile_focal import square_tiles_focal
 
 WORK_PX = 960
 """Frames are scaled down to at most this width before looking for lines."""
@@ -299,6 +300,11 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
             # the level pair is not at right angles (or says little): the vertical still is, to each
             lines_fit = fit([max((a, b), key=lambda f: f.length), vertical[0]])
         support = int(a.members.sum() + b.members.sum())
+        if lines_fit is None:
+            # one family level in the image: square tiles still give the focal
+            tiles = square_tiles_focal([seg[a.members] / scale, seg[b.members] / scale], line, source_size)
+            if tiles is not None:
+                return Horizon(line, support, *tiles)
     elif level and vertical:
         # one level direction and the vertical, at right angles whatever the scene: the camera's tilt
         # and focal, so the horizon is where the ground's directions vanish (``K^-T up``)
