@@ -19,7 +19,9 @@ not too far off to the side; a family of vertical edges (posts, door frames, a r
 right angles to the ground whatever the scene, joins that fit and tests the two level families'
 right angle (where they fail it, the vertical with the longer of them gives the focal). A camera
 square to a room sees one level family only (the other is level in the image, at infinity): with
-the vertical it gives the focal and the horizon (``K^-T up``). Where the long lines give no focal,
+the vertical it gives the focal and the horizon (``K^-T up``); with a second level family instead
+(the tiles' lines across, level in the image) the tiles' square shape gives it
+(:mod:`core.tile_focal`). Where the long lines give no focal,
 the families are found again with the line segment detector's short, sub-pixel segments added
 (``segments(fine=True)``), and that focal is kept where it comes with the same horizon: a family
 nearly level in the image (hands_clap_35mm) is placed by them.

@@ -23,7 +23,7 @@ calibration clips (``python -m samples.generate --calibration``) 20 mm -6.1 % (1
 +0.6 % (22 %) from the fine segments (:func:`core.horizon.segments`; its long lines across are too
 nearly level). The close-up, the three walkers and the 24 mm walker look straight along one
 family: its lines are level in the image, its vanishing point thousands of px off, and the fit
-says nothing (dropped).
+says nothing (dropped; square tiles give it there: :mod:`core.tile_focal`).
 With vertical edges in view (``cal_24mm_posts``: a camera square to the tiles, posts behind the
 walker) the vertical joins the fit: +1.0 %, where the tiles alone give nothing. Real footage: a
 static camera over a campus road (opencv-doc vtest.avi, PETS 2009 View_001, calibrated 1190 px, the
@@ -149,7 +149,7 @@ def _distances(seg: np.ndarray, point: np.ndarray) -> np.ndarray:
     return (line * np.c_[seg[:, 2:], np.ones(len(seg))]).sum(1)
 
 
-def _focal(width: float, fov_deg: float) -> float:
+def focal_of_fov(width: float, fov_deg: float) -> float:
     """Focal (px) of a horizontal field of view (degrees): :func:`core.fit.focal.focal_from_fov`
     without its input check, restated because that module imports torch, which detection (the
     horizon is found there) does not load."""
@@ -177,15 +177,15 @@ def right_angle_focal(families: list[tuple[np.ndarray, np.ndarray]], image_size:
     if not 2 <= len(segs) <= 3 or min(len(seg) for seg in segs) < 2:
         return None
     # log focal between a 170 and a 2 degree field of view (the fit may wander while a family is level)
-    lower = [-np.inf] * 3 + [math.log(_focal(width, 170.0))]
-    upper = [np.inf] * 3 + [math.log(_focal(width, 2.0))]
+    lower = [-np.inf] * 3 + [math.log(focal_of_fov(width, 170.0))]
+    upper = [np.inf] * 3 + [math.log(focal_of_fov(width, 2.0))]
 
     def straight(params: np.ndarray, *args: object) -> np.ndarray:     # no distortion, no prior row
         return _residuals(np.r_[params, 0.0], *args)[:-1]               # type: ignore[arg-type]
 
     best = None
     for fov in START_FOV_DEG:
-        f0 = _focal(width, fov)
+        f0 = focal_of_fov(width, fov)
         k_inv = np.linalg.inv(np.array([[f0, 0.0, center[0]], [0.0, f0, center[1]], [0.0, 0.0, 1.0]]))
         d1, d2 = k_inv @ points[0], k_inv @ points[1]
         d1 /= np.linalg.norm(d1)
@@ -221,7 +221,7 @@ def right_angle_focal(families: list[tuple[np.ndarray, np.ndarray]], image_size:
         return None
     log_std = max(STD_SCALE / math.sqrt(information), MIN_LOG_STD)
     focal = math.exp(best.x[3])
-    plausible = _focal(width, FOV_RANGE_DEG[1]) <= focal <= _focal(width, FOV_RANGE_DEG[0])
+    plausible = focal_of_fov(width, FOV_RANGE_DEG[1]) <= focal <= focal_of_fov(width, FOV_RANGE_DEG[0])
     if not (math.isfinite(focal) and plausible and log_std <= MAX_LOG_STD):
         return None
     rotation = Rotation.from_rotvec(best.x[:3]).as_matrix()

@@ -110,10 +110,11 @@ def _floor(width: int = 640, height: int = 480, focal: float = 500.0, pitch_deg:
 
 
 def _room(focal: float, pitch_deg: float, across: float | None, width: int = 640,
-          height: int = 480) -> tuple[np.ndarray, float]:
+          height: int = 480, posts: bool = True) -> tuple[np.ndarray, float]:
     """A camera 1.5 m up, square to a room (yaw 0), pitched down ``pitch_deg``: floor lines running
-    away from it 1 m apart, lines across them at ``across`` degrees (90: level in the image; None:
-    none), and the vertical edges of 2.5 m posts standing on the floor 4-12 m away."""
+    away from it 1 m apart, lines across them 1 m apart at ``across`` degrees (90: level in the
+    image, square tiles; None: none), and with ``posts`` the vertical edges of 2.5 m posts standing
+    on the floor 4-12 m away."""
     image = np.full((height, width, 3), 170, np.uint8)
     p = math.radians(pitch_deg)
     r = np.array([[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]])
@@ -132,7 +133,7 @@ def _room(focal: float, pitch_deg: float, across: float | None, width: int = 640
         t, a = np.linspace(-20, 20, 300), math.radians(across)
         for depth in range(2, 20):
             draw(np.c_[t * math.sin(a), np.zeros(300), depth + t * math.cos(a)])
-    for x in np.linspace(-3.5, 3.5, 8):
+    for x in np.linspace(-3.5, 3.5, 8) if posts else []:
         for depth in (4.0, 7.0, 12.0):
             draw(np.array([[x, 0.0, depth], [x, 2.5, depth]]), 3)
     return image, height / 2 - focal * math.tan(p)
@@ -147,6 +148,17 @@ def test_the_vertical_gives_the_focal_of_a_camera_square_to_the_room(across: flo
     found = find_horizon([image])
     assert found is not None and abs(found.y_at(320) - horizon_y) < 3.0, (found, horizon_y)
     assert abs(math.log(found.focal_px / 450.0)) < 0.05, found
+
+
+@pytest.mark.parametrize(("focal", "pitch_deg"), [(450.0, 10.0), (300.0, 14.0), (800.0, 6.0)])
+def test_square_tiles_give_the_focal_of_a_camera_square_to_them(focal: float, pitch_deg: float) -> None:
+    # no posts: the lines running away and the level ones across give no focal at right angles,
+    # but the tiles are square (core.tile_focal)
+    image, horizon_y = _room(focal, pitch_deg, 90.0, posts=False)
+    found = find_horizon([image])
+    assert found is not None and abs(found.y_at(320) - horizon_y) < 3.0, (found, horizon_y)
+    assert abs(math.log(found.focal_px / focal)) < 0.05, found
+    assert not found.tested
 
 
 def test_level_lines_not_at_right_angles_give_way_to_the_vertical() -> None:

@@ -109,7 +109,7 @@ def test_focal_px_from_the_35mm_equivalent_uses_the_diagonal() -> None:
 def test_capture_takes_the_lens_from_the_videos_metadata(tmp_path: Path) -> None:
     """The close-up sample (24 mm on a 36 mm-wide sensor, 640 x 480: 23.1 mm 35 mm-equivalent)
     with the lens key an iPhone writes: the capture says where its lens came from, and the focal
-    is within 3 % of the truth (9.4 % from perspective alone)."""
+    is within 3 % of the truth (9.4 % from the people's perspective on the floor's horizon)."""
     from core.__main__ import main
     from core.keypoints_file import load_keypoints
 
