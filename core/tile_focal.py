@@ -24,9 +24,9 @@ along their tiles, closeup_24mm 425 px for the true 427, three_people_50mm 891 f
 hands_clap_35mm 624 for 622 (nearly along them), and the calibration clip cal_24mm_walk 426 for
 427, each stated at the floor of 10 %; drawn rooms 300-800 px within 5 % (tests/core/test_horizon.py).
 Real photos: the opencv-doc webcam's chessboards (square, but not floors: their vanishing lines lie
-1.3-2.5 image heights off the centre, beyond ``MAX_HORIZON_OFF``) would give 5 focals of 13, +9,
--6, +25, 0 and -18 % off at a stated 10-12 %: there the vanishing line's own uncertainty, which
-this does not count, matters.
+1.3-2.5 image heights off the centre, beyond ``MAX_HORIZON_OFF``) would give a focal on 5 of
+the 13, +9, -6, +25, 0 and -18 % off at a stated 10-12 %: there the vanishing line's own
+uncertainty, which this does not count, matters.
 
 Square is an assumption the tiles cannot test (planks or oblong tiles give a wrong focal):
 :func:`core.fit.focal.estimate_focal` keeps a scene focal only where it agrees with the people's

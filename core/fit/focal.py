@@ -130,10 +130,11 @@ truth at 480 px on the ground-truth samples)."""
 
 
 SCENE_CHECK_SIGMA = 2.5
-"""The scene's focal (families of lines taken at right angles) is left out where it is
-further than this many combined 1-sigmas from the people's perspective with the prior: lines at
-another angle (a road crossing a square at 60 degrees) give a confident but wrong focal. On the
-samples and calibration clips where the scene gives a focal the two are 0.3-1.8 sigma apart."""
+"""The scene's focal (families of lines taken at right angles, or square tiles) is left out where
+it is further than this many combined 1-sigmas from the people's perspective with the prior: lines
+at another angle (a road crossing a square at 60 degrees) or oblong tiles give a confident but wrong
+focal. On the samples and calibration clips where the lines' right angle gives a focal the two are
+0.3-1.8 sigma apart; the four focals the tiles' shape adds (:mod:`core.tile_focal`) are all kept."""
 METADATA_LOG_STD = 0.1
 """1-sigma (log focal) of a lens read from the footage's own metadata (core/lens_metadata.py): the
 35 mm equivalent is rounded to whole millimetres, and video modes may crop the sensor
@@ -155,7 +156,8 @@ class FocalEstimate:
     """focal_px: fx = fy (px); std_px: 1-sigma (px, 0 for user values); source:
     ``estimated``, ``prior``, ``metadata`` (the footage's lens metadata, refined by what the pixels
     measure) or ``user``; upright: people were stood upright on the scene's horizon; scene: the
-    scene's lines at right angles were joined to the estimate (:mod:`core.scene_focal`)."""
+    scene's lines at right angles or square tiles were joined to the estimate (:mod:`core.scene_focal`,
+    :mod:`core.tile_focal`)."""
 
     focal_px: float
     std_px: float
