@@ -72,6 +72,9 @@ TESTED_PAIRS = 3
 HORIZON_AGREE = 0.01
 """The fine segments' focal is kept where their horizon is within this share of the image height
 of the long lines' one."""
+TILES_AGREE = 2.5
+"""Square tiles' focal replaces a less sure one of the same lines at right angles where the two are
+within this many combined 1-sigmas."""
 PEOPLE_SHARE = 0.3
 """Pixels covered by people in at least this share of the sampled frames are ignored."""
 
@@ -302,11 +305,9 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
             # the level pair is not at right angles (or says little): the vertical still is, to each
             lines_fit = fit([max((a, b), key=lambda f: f.length), vertical[0]])
         support = int(a.members.sum() + b.members.sum())
-        if lines_fit is None:
-            # one family level in the image: square tiles still give the focal
-            tiles = square_tiles_focal([seg[a.members] / scale, seg[b.members] / scale], line, source_size)
-            if tiles is not None:
-                return Horizon(line, support, *tiles)
+        tiles = square_tiles_focal([seg[a.members] / scale, seg[b.members] / scale], line, source_size)
+        if tiles_instead(tiles, lines_fit):
+            return Horizon(line, support, *tiles)
     elif level and vertical:
         # one level direction and the vertical, at right angles whatever the scene: the camera's tilt
         # and focal, so the horizon is where the ground's directions vanish (``K^-T up``)
@@ -324,6 +325,19 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
     if lines_fit is None:
         return Horizon(line, support)
     return Horizon(line, support, lines_fit.focal_px, lines_fit.log_std)
+
+
+def tiles_instead(tiles: tuple[float, float] | None, lines_fit: LinesFit | None) -> bool:
+    """Whether square tiles' focal (px, 1-sigma of log focal; :mod:`core.tile_focal`) is taken in
+    place of the same two families' right angle (``lines_fit``): where that says nothing (one family
+    level in the image), or is less sure and agrees within ``TILES_AGREE`` combined 1-sigmas (which
+    tests the square the tiles alone assume)."""
+    if tiles is None:
+        return False
+    if lines_fit is None:
+        return True
+    gap = abs(math.log(tiles[0] / lines_fit.focal_px))
+    return tiles[1] < lines_fit.log_std and gap <= TILES_AGREE * math.hypot(tiles[1], lines_fit.log_std)
 
 
 def _tested(families: list[_Family], fit: Callable[[list[_Family]], LinesFit | None],

@@ -36,9 +36,11 @@ segments, :mod:`core.horizon`), long_85mm 49.5 -> 20.2 %, medium_50mm 23.4 -> 11
 clips 20 mm 43 -> 1.5 %, 28 mm 7 -> 1.4 %, 35 mm from below 17 -> 5.6 %, 50 mm 44 -> 14.5 %, 70 mm
 39 -> 8.5 %. The close-up, the three walkers and the 24 mm walker look straight along one family
 (its lines level in the image): no focal from the right angle; with posts' vertical edges in
-view (``cal_24mm_posts``, such a camera) the scene gives it: 2.5 %; without, the tiles' square
-shape does (:mod:`core.tile_focal`, 2026-12-06): closeup_24mm 9.4 -> 0.4 %, three_people_50mm 7.9
--> 0.5 %, 24 mm walker 25.3 -> 2.2 %, and hands_clap_35mm (nearly along them) 2.8 -> 0.8 %.
+view (``cal_24mm_posts``, such a camera) the scene gives it: 2.5 %. The tiles' square shape
+gives it there, and more surely than their right angle elsewhere (:mod:`core.tile_focal`, 2026-12-06,
+from the figures above): closeup_24mm 9.4 -> 0.4 %, three_people_50mm 7.9 -> 0.4 %, 24 mm walker
+25.3 -> 2.2 %, hands_clap_35mm 2.8 -> 0.8 %, default 1.9 -> 1.2 %, medium_50mm 11.8 -> 1.9 %,
+long_85mm 20.2 -> 3.3 %, 50 mm walker 14.5 -> 4.1 %, 70 mm 8.5 -> 4.3 % (every floor here is square-tiled).
 
 Measured (``bench/bench_focal.py``, ``python -m core evaluate``, 2026-12-05; error of the
 estimate, posterior with the prior): closeup_24mm 67 -> 13 %, hands_clap_35mm 22 -> 18 % (upper

@@ -12,7 +12,8 @@ import pytest
 
 from core.footage import open_footage
 from core.horizon import (MIN_FAMILY_SEGMENTS, WORK_PX, HorizonSampler, find_horizon, row_at, segments,
-                          vanishing_points)
+                          tiles_instead, vanishing_points)
+from core.scene_focal import LinesFit
 from tests.core.test_real_footage import SAMPLE_NAMES, SAMPLES, true_horizon_y
 
 
@@ -81,19 +82,21 @@ def test_scene_without_level_lines_has_no_horizon() -> None:
 
 
 def _floor(width: int = 640, height: int = 480, focal: float = 500.0, pitch_deg: float = 8.0,
-           camera_height: float = 1.5) -> tuple[np.ndarray, float]:
-    """A tiled floor (1 m tiles, rotated 30 degrees) seen by a pitched camera, and its horizon row."""
+           camera_height: float = 1.5, tile_depth: float = 1.0, yaw_deg: float = 30.0
+           ) -> tuple[np.ndarray, float]:
+    """A tiled floor (tiles 1 m by ``tile_depth`` m, turned ``yaw_deg``) seen by a pitched camera, and
+    its horizon row."""
     image = np.full((height, width, 3), 170, np.uint8)
     p = math.radians(pitch_deg)
     # world: x right, y up, z forward; camera at (0, camera_height, 0) pitched down by p; rows:
     # the camera's x (right), y (down) and z (forward) axes in world coordinates
     r = np.array([[1.0, 0.0, 0.0], [0.0, -math.cos(p), -math.sin(p)], [0.0, -math.sin(p), math.cos(p)]])
-    yaw = math.radians(30)
+    yaw = math.radians(yaw_deg)
     for k in range(-12, 13):
         for axis in (0, 1):
             pts = []
             for s in np.linspace(-12, 12, 200):
-                u, v = (k, s) if axis == 0 else (s, k)
+                u, v = (k, s) if axis == 0 else (s, k * tile_depth)
                 world = np.array([u * math.cos(yaw) - v * math.sin(yaw), 0.0,
                                   u * math.sin(yaw) + v * math.cos(yaw) + 2.0])
                 cam = r @ (world - np.array([0.0, camera_height, 0.0]))
@@ -205,6 +208,23 @@ def test_tiled_floor_gives_its_focal(focal: float, pitch_deg: float) -> None:
     error = math.log(found.focal_px / focal)
     assert abs(error) < 0.05, (found.focal_px, focal)
     assert abs(error) < 3 * found.focal_log_std and found.focal_log_std < 0.15
+
+
+def test_square_tiles_replace_a_less_sure_right_angle_they_agree_with() -> None:
+    ra = LinesFit(500.0, 0.15, np.eye(3), 0.5, 0.0)
+    assert tiles_instead((520.0, 0.1), None)                   # the right angle says nothing
+    assert tiles_instead((520.0, 0.1), ra)                     # surer, and agrees
+    assert not tiles_instead((520.0, 0.2), ra)                 # less sure
+    assert not tiles_instead((300.0, 0.1), ra)                 # oblong tiles: 1.67x off, 2.8 sigma
+    assert not tiles_instead(None, ra)
+    # a right angle as loose as 0.3 lets such tiles through (1.6 sigma): the people's perspective
+    # (core.fit.focal.SCENE_CHECK_SIGMA) is then the only check
+    assert tiles_instead((300.0, 0.1), LinesFit(500.0, 0.3, np.eye(3), 0.5, 0.0))
+    # drawn: oblong tiles 1.6 times as deep as wide read as a lens about 1.6x shorter (300 px);
+    # the floor's right angle, as sure, keeps its own focal
+    floor, _ = _floor(tile_depth=1.6, yaw_deg=10.0)
+    found = find_horizon([floor])
+    assert found is not None and abs(math.log(found.focal_px / 500.0)) < 0.1, found
 
 
 @pytest.mark.slow
