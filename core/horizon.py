@@ -84,9 +84,10 @@ class Horizon:
     """The horizon line ``a x + b y + c = 0`` in source pixels, ``line`` = (a, b, c) with
     (a, b) a unit vector, b > 0; ``support``: the number of segments of the two families it comes
     from (two level ones, or one and the vertical); ``focal_px`` and ``focal_log_std``: the focal
-    the families give taken at right angles (:mod:`core.scene_focal`; px and 1-sigma of log focal),
-    0 where they say little; ``tested``: they come from three families that fit at right angles (two
-    level ones and the vertical), which tests the right angle the two alone assume."""
+    the families give taken at right angles (:mod:`core.scene_focal`) or as square tiles
+    (:mod:`core.tile_focal`; px and 1-sigma of log focal), 0 where they say little; ``tested``: they
+    come from three families that fit at right angles (two level ones and the vertical), which tests
+    the right angle the two alone assume."""
 
     line: np.ndarray
     support: int
