@@ -22,7 +22,9 @@ the floor.
 Measured (``bench/bench_focal.py``, column ``scene``, 2026-12-06): the samples that look straight
 along their tiles, closeup_24mm 425 px for the true 427, three_people_50mm 891 for 889,
 hands_clap_35mm 624 for 622 (nearly along them), and the calibration clip cal_24mm_walk 426 for
-427, each stated at the floor of 10 %; drawn rooms 300-800 px within 5 % (tests/core/test_horizon.py).
+427; where it replaces a less sure right angle (:func:`core.horizon.tiles_instead`), default 629 for
+622, medium_50mm 893 for 889, long_85mm 1543 for 1511, cal_50mm_walk 895 for 889, cal_70mm 1238 for
+1244; each stated at the floor of 10 %. Drawn rooms 300-800 px within 5 % (tests/core/test_horizon.py).
 Real photos: the opencv-doc webcam's chessboards (square, but not floors: their vanishing lines lie
 1.3-2.5 image heights off the centre, beyond ``MAX_HORIZON_OFF``) would give a focal on 5 of
 the 13, +9, -6, +25, 0 and -18 % off at a stated 10-12 %: there the vanishing line's own
