@@ -45,7 +45,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from core.scene_focal import LinesFit, centred, right_angle_focal
+from core.scene_focal import MIN_LOG_STD, LinesFit, centred, right_angle_focal
 from core.tile_focal import square_tiles_focal
 
 WORK_PX = 960
@@ -306,9 +306,10 @@ def _from_segments(seg: np.ndarray, work_width: int, scale: float, source_size: 
             # the level pair is not at right angles (or says little): the vertical still is, to each
             lines_fit = fit([max((a, b), key=lambda f: f.length), vertical[0]])
         support = int(a.members.sum() + b.members.sum())
-        tiles = square_tiles_focal([seg[a.members] / scale, seg[b.members] / scale], line, source_size)
-        if tiles_instead(tiles, lines_fit):
-            return Horizon(line, support, *tiles)
+        if lines_fit is None or lines_fit.log_std > MIN_LOG_STD:    # else no tiles' focal is surer
+            tiles = square_tiles_focal([seg[a.members] / scale, seg[b.members] / scale], line, source_size)
+            if tiles_instead(tiles, lines_fit):
+                return Horizon(line, support, *tiles)
     elif level and vertical:
         # one level direction and the vertical, at right angles whatever the scene: the camera's tilt
         # and focal, so the horizon is where the ground's directions vanish (``K^-T up``)
